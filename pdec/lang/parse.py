@@ -1,0 +1,152 @@
+"""Expression text → lark tree → SymPy, with every error located in the spec.
+
+The grammar lives in ``grammars/pde.lark``; this module only loads it, parses,
+guards against hostile input (size, nesting depth) and hands the tree to the
+`ToSympy` transformer. User text never reaches ``eval``, ``exec`` or
+``sympify``: numbers are read with `fractions.Fraction` after a regex match.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+from pathlib import Path
+
+import lark
+import sympy
+
+from ..errors import Loc, SpecError
+from .scope import Scope
+from .selector import Selector
+from .transform import ToSympy, check_bound
+
+MAX_TEXT = 10_000
+MAX_DEPTH = 200
+MAX_NODES = 50_000
+
+
+def _grammar_text() -> str:
+    # Installed wheels carry the grammar as package data; a source checkout
+    # (editable install) reads it from the top-level grammars/ folder.
+    packaged = importlib.resources.files("pdec").joinpath("grammars").joinpath("pde.lark")
+    if packaged.is_file():
+        return packaged.read_text(encoding="utf-8")
+    return (Path(__file__).resolve().parents[2] / "grammars" / "pde.lark").read_text(encoding="utf-8")
+
+
+@functools.cache
+def parser() -> lark.Lark:
+    """The LALR parser for all three entry points (built once)."""
+    return lark.Lark(
+        _grammar_text(),
+        parser="lalr",
+        start=["start_equation", "start_expr", "start_selector"],
+        propagate_positions=True,
+        maybe_placeholders=False,
+    )
+
+
+_EXPECTED = {
+    "NAME": "a name",
+    "NUMBER": "a number",
+    "LPAR": "`(`",
+    "RPAR": "`)`",
+    "LSQB": "`[`",
+    "RSQB": "`]`",
+    "COMMA": "`,`",
+    "EQ": "`=`",
+    "COMPARE": "a comparison",
+    "PLUS": "`+`",
+    "MINUS": "`-`",
+    "STAR": "`*`",
+    "SLASH": "`/`",
+    "POW": "`^`",
+    "BOUNDARY": "`boundary`",
+    "$END": "the end of the expression",
+}
+
+
+def _locate(base: Loc, line: int, col: int) -> Loc:
+    """Map a (line, column) inside expression text to the spec file."""
+    if line <= 1:
+        return base.shifted(col - 1)
+    return Loc(base.file, base.line + line - 1, col, "")
+
+
+def _describe_expected(expected: set[str]) -> str:
+    names = sorted({_EXPECTED.get(e, f"`{e}`") for e in expected if not e.startswith("__")})
+    if not names:
+        return "something else"
+    return ", ".join(names[:-1]) + (" or " if len(names) > 1 else "") + names[-1]
+
+
+def _syntax_error(exc: lark.exceptions.UnexpectedInput, text: str, base: Loc) -> SpecError:
+    loc = _locate(base, getattr(exc, "line", 1) or 1, getattr(exc, "column", 1) or 1)
+    if isinstance(exc, lark.exceptions.UnexpectedCharacters):
+        char = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else "?"
+        return SpecError(f"unexpected character {char!r} in expression", loc)
+    if isinstance(exc, lark.exceptions.UnexpectedEOF):
+        return SpecError(f"expression ends too early: expected {_describe_expected(exc.expected)}", loc)
+    token = exc.token
+    if token.type == "$END":
+        loc = base.shifted(len(text.rstrip()))
+        return SpecError(f"expression ends too early: expected {_describe_expected(exc.expected)}", loc)
+    if token.type == "EQ" and "EQ" not in exc.expected:
+        return SpecError("unexpected `=`: an equation has exactly one `=`", loc)
+    return SpecError(f"unexpected `{token}`: expected {_describe_expected(exc.expected)}", loc)
+
+
+def _check_shape(tree: lark.Tree, base: Loc) -> None:
+    """Refuse trees too deep or too large to transform safely (no recursion)."""
+    stack = [(tree, 1)]
+    count = 0
+    while stack:
+        node, depth = stack.pop()
+        count += 1
+        if depth > MAX_DEPTH:
+            raise SpecError(f"expression is nested more than {MAX_DEPTH} levels deep", base)
+        if count > MAX_NODES:
+            raise SpecError(f"expression has more than {MAX_NODES} parts", base)
+        stack.extend((child, depth + 1) for child in node.children if isinstance(child, lark.Tree))
+
+
+def parse_tree(text: str, start: str, base: Loc) -> lark.Tree:
+    """Parse ``text`` at entry point ``start`` (``equation``, ``expr``, ``selector``)."""
+    if len(text) > MAX_TEXT:
+        raise SpecError(f"expression is longer than {MAX_TEXT} characters", base)
+    if not text.strip():
+        raise SpecError("empty expression", base)
+    try:
+        tree = parser().parse(text, start=f"start_{start}")
+    except lark.exceptions.UnexpectedInput as exc:
+        raise _syntax_error(exc, text, base) from None
+    _check_shape(tree, base)
+    return tree
+
+
+def _transform(text: str, start: str, scope: Scope, base: Loc):
+    tree = parse_tree(text, start, base)
+    transformer = ToSympy(scope, base)
+    try:
+        result = transformer.transform(tree)
+    except lark.exceptions.VisitError as exc:
+        if isinstance(exc.orig_exc, SpecError):
+            raise exc.orig_exc from None
+        raise
+    check_bound(transformer, result)
+    return result
+
+
+def parse_expr(text: str, scope: Scope, base: Loc) -> sympy.Expr:
+    """A single expression, e.g. an exact solution or a constant's value."""
+    return _transform(text, "expr", scope, base)
+
+
+def parse_equation(text: str, scope: Scope, base: Loc) -> tuple[sympy.Expr, sympy.Expr]:
+    """``lhs = rhs`` as the pair (lhs, rhs)."""
+    return _transform(text, "equation", scope, base)
+
+
+def parse_selector(text: str, scope: Scope, base: Loc) -> Selector:
+    """An ``on:`` selector in disjunctive normal form."""
+    return _transform(text, "selector", scope, base)

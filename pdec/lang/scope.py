@@ -1,0 +1,78 @@
+"""Which names an expression may use, and what each one means."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sympy
+
+from .nodes import unknown_function
+
+FUNCTIONS = {
+    "sin": sympy.sin,
+    "cos": sympy.cos,
+    "tan": sympy.tan,
+    "exp": sympy.exp,
+    "log": sympy.log,
+    "sqrt": sympy.sqrt,
+    "tanh": sympy.tanh,
+    "sinh": sympy.sinh,
+    "cosh": sympy.cosh,
+    "abs": sympy.Abs,
+}
+"""Elementary functions of the language, by the name a user writes."""
+
+OPERATORS = ("d", "dn", "laplacian", "sum")
+"""Calls with special meaning: derivatives, normal derivative, Laplacian, indexed sum."""
+
+NAMED_NUMBERS = {"pi": sympy.pi, "e": sympy.E}
+
+RESERVED = frozenset(FUNCTIONS) | frozenset(OPERATORS) | frozenset(NAMED_NUMBERS) | {"and", "or", "boundary"}
+"""Names a spec may not give to a variable, unknown, constant or parameter."""
+
+
+def symbol(name: str) -> sympy.Symbol:
+    """The SymPy symbol of a spec name (variables, constants, parameters)."""
+    return sympy.Symbol(name, real=True)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The names visible to one expression, and what it may contain.
+
+    ``context`` names the place in the spec ("an equation", "`exact`") so
+    that errors can say why something is not allowed there.
+    """
+
+    variables: tuple[str, ...] = ()
+    spatial: tuple[str, ...] = ()
+    time: str | None = None
+    unknowns: tuple[str, ...] = ()
+    constants: tuple[str, ...] = ()
+    parameters: tuple[str, ...] = ()
+    indexed: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    allow_unknowns: bool = True
+    allow_dn: bool = False
+    context: str = "an equation"
+
+    def variable_symbols(self) -> tuple[sympy.Symbol, ...]:
+        return tuple(symbol(v) for v in self.variables)
+
+    def spatial_symbols(self) -> tuple[sympy.Symbol, ...]:
+        return tuple(symbol(v) for v in self.spatial)
+
+    def unknown(self, name: str) -> sympy.Expr:
+        return unknown_function(name, self.variable_symbols())
+
+    def names(self) -> list[str]:
+        """Every name an expression here could mean, for "did you mean" hints."""
+        return [
+            *self.variables,
+            *self.unknowns,
+            *self.constants,
+            *self.parameters,
+            *self.indexed,
+            *FUNCTIONS,
+            *OPERATORS,
+            *NAMED_NUMBERS,
+        ]

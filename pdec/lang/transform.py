@@ -1,0 +1,338 @@
+"""The lark tree of an expression → SymPy (one method per grammar rule)."""
+
+from __future__ import annotations
+
+import math
+import re
+from fractions import Fraction
+
+import lark
+import sympy
+from lark import Token, Transformer, v_args
+
+from ..errors import Loc, SpecError, did_you_mean
+from .nodes import IndexRef, Laplacian, NormalDerivative, Unbound, expand_laplacians, is_unknown, laplacian_power
+from .scope import FUNCTIONS, NAMED_NUMBERS, OPERATORS, Scope, symbol
+from .selector import BOUNDARY, Relation
+
+MAX_MAGNITUDE_DIGITS = 300
+"""Numbers beyond 1e300 in magnitude (or below 1e-300) are refused: they overflow float64."""
+MAX_INT_EXPONENT = 1000
+MAX_SUM_TERMS = 10_000
+MAX_DERIVATIVE_ORDER = 4
+
+_NUMBER = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(?:[eE]([+-]?\d+))?")
+
+
+def derivative_order(expr: sympy.Basic) -> int:
+    """The highest derivative order of any unknown in ``expr``."""
+    order = 0
+    for node in sympy.preorder_traversal(expr):
+        if isinstance(node, sympy.Derivative):
+            inner, power = laplacian_power(node.expr)
+            order = max(order, node.derivative_count + 2 * power)
+        elif isinstance(node, Laplacian):
+            order = max(order, 2 * laplacian_power(node)[1])
+        elif isinstance(node, NormalDerivative):
+            order = max(order, 1)
+    return order
+
+
+@v_args(inline=True)
+class ToSympy(Transformer):
+    """Build SymPy from a parse tree, checking names against a `Scope`.
+
+    Names that are not defined become `Unbound` markers: inside ``sum`` they
+    are the index and get substituted; anything left at the end is an error
+    reported at its first use (`check_bound`).
+    """
+
+    def __init__(self, scope: Scope, base: Loc) -> None:
+        super().__init__()
+        self.scope = scope
+        self.base = base
+        self.unbound: dict[str, Loc] = {}
+
+    # -- helpers ---------------------------------------------------------
+    def _loc(self, token: Token) -> Loc:
+        line = token.line or 1
+        if line <= 1:
+            return self.base.shifted((token.column or 1) - 1)
+        return Loc(self.base.file, self.base.line + line - 1, token.column or 1, "")
+
+    def _error(self, message: str, token: Token | None = None) -> SpecError:
+        return SpecError(message, self._loc(token) if token is not None else self.base)
+
+    def _checked(self, value: sympy.Expr, token: Token | None = None) -> sympy.Expr:
+        """Refuse non-finite or float-overflowing numbers as soon as they appear."""
+        if value.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo):
+            raise self._error("division by zero", token)
+        if value.is_Rational and value != 0:
+            p, q = abs(value.p), value.q
+            if p.bit_length() - q.bit_length() > 997 or q.bit_length() - p.bit_length() > 997:
+                raise self._error("number too large for float64 (beyond 1e300)", token)
+        return value
+
+    # -- entry points ----------------------------------------------------
+    def start_expr(self, expr):
+        return expr
+
+    def start_equation(self, lhs, _eq, rhs):
+        return (lhs, rhs)
+
+    def start_selector(self, selector):
+        return selector
+
+    # -- selectors: every node returns disjunctive normal form -------------
+    def sel_boundary(self):
+        return ((BOUNDARY,),)
+
+    def comparison(self, *items):
+        relations = []
+        for i in range(1, len(items), 2):
+            op = "=" if items[i].type == "EQ" else str(items[i])
+            relations.append(Relation(items[i - 1], op, items[i + 1], self._loc(items[i])))
+        return (tuple(relations),)
+
+    def sel_and(self, left, right):
+        return tuple(a + b for a in left for b in right)
+
+    def sel_or(self, left, right):
+        return left + right
+
+    # -- arithmetic ------------------------------------------------------
+    def number(self, token: Token):
+        match = _NUMBER.fullmatch(str(token))
+        mantissa, exponent = match.group(1), int(match.group(2) or 0)
+        digits = len(mantissa.split(".")[0].lstrip("0"))
+        if abs(exponent) > MAX_MAGNITUDE_DIGITS + 20 or digits + exponent > MAX_MAGNITUDE_DIGITS:
+            size = "small (below 1e-300)" if exponent < 0 else "large (beyond 1e300)"
+            raise self._error(f"number `{token}` is too {size} for float64", token)
+        value = Fraction(mantissa) * Fraction(10) ** exponent
+        return self._checked(sympy.Rational(value.numerator, value.denominator), token)
+
+    def add(self, a, b):
+        return self._checked(a + b)
+
+    def sub(self, a, b):
+        return self._checked(a - b)
+
+    def mul(self, a, b):
+        return self._checked(a * b)
+
+    def div(self, a, b):
+        if b == 0:
+            raise self._error("division by zero")
+        return self._checked(a / b)
+
+    def neg(self, a):
+        return -a
+
+    def pos(self, a):
+        return a
+
+    def pow(self, base, token: Token, exponent):
+        if exponent.is_Number and base.is_Number and base != 0:
+            size = float(abs(exponent)) * abs(math.log10(abs(float(base)))) if abs(float(base)) > 0 else 0.0
+            if size > MAX_MAGNITUDE_DIGITS:
+                raise self._error("power too large for float64 (beyond 1e300)", token)
+        elif exponent.is_Integer and abs(exponent) > MAX_INT_EXPONENT:
+            raise self._error(f"exponent {exponent} is too large (at most {MAX_INT_EXPONENT})", token)
+        if base == 0 and exponent.is_Number and exponent.is_negative:
+            raise self._error("division by zero (0 to a negative power)", token)
+        return self._checked(base**exponent, token)
+
+    # -- names -----------------------------------------------------------
+    def name(self, token: Token):
+        name = str(token)
+        scope = self.scope
+        if name in scope.variables or name in scope.constants or name in scope.parameters:
+            return symbol(name)
+        if name in scope.unknowns:
+            if not scope.allow_unknowns:
+                raise self._error(f"the unknown `{name}` cannot appear in {scope.context}", token)
+            return scope.unknown(name)
+        if name in NAMED_NUMBERS:
+            return NAMED_NUMBERS[name]
+        if name in FUNCTIONS or name in OPERATORS:
+            raise self._error(f"`{name}` is a function: call it as `{name}(...)`", token)
+        if name in scope.indexed:
+            raise self._error(f"`{name}` has {len(scope.indexed[name])} components: write `{name}[i]`", token)
+        if "_" in name:
+            derivative = self._subscript_derivative(name, token)
+            if derivative is not None:
+                return derivative
+        self.unbound.setdefault(name, self._loc(token))
+        return Unbound(name, real=True)
+
+    def _subscript_derivative(self, name: str, token: Token):
+        """``u_xy`` → ∂²u/∂x∂y, splitting the subscript into variable names."""
+        base, _, subscript = name.partition("_")
+        if base not in self.scope.unknowns:
+            return None
+        if not self.scope.allow_unknowns:
+            raise self._error(f"the unknown `{base}` cannot appear in {self.scope.context}", token)
+        splits = _split_variables(subscript, self.scope.variables)
+        if not splits:
+            missing = "t" if subscript == "t" and self.scope.time is None else None
+            hint = (
+                " This problem has no time variable: add a `time:` section."
+                if missing
+                else f" Variables are {', '.join(self.scope.variables)}."
+            )
+            raise self._error(f"`{name}`: `{subscript}` is not a list of variables.{hint}", token)
+        if len(splits) > 1:
+            raise self._error(f"`{name}` is ambiguous: write it with d(...), e.g. `d({base}, ...)`", token)
+        variables = [symbol(v) for v in splits[0]]
+        return self._derivative(self.scope.unknown(base), variables, token)
+
+    def _derivative(self, expr, variables, token):
+        if expr.has(Laplacian):
+            expr = expand_laplacians(expr, self.scope.spatial_symbols())
+        result = sympy.diff(expr, *variables)
+        if derivative_order(result) > MAX_DERIVATIVE_ORDER:
+            raise self._error(f"derivatives above order {MAX_DERIVATIVE_ORDER} are not supported", token)
+        return result
+
+    def index(self, token: Token, idx):
+        base = str(token)
+        if base not in self.scope.indexed:
+            raise self._error(f"`{base}` cannot be indexed: only a cube's variable can (`x[i]`)", token)
+        if idx.is_Integer:
+            return self._component(base, int(idx), token)
+        if idx.free_symbols and all(isinstance(s, Unbound) for s in idx.free_symbols):
+            return IndexRef(sympy.Symbol(base), idx)
+        raise self._error(f"index of `{base}` must be an integer or a `sum` index", token)
+
+    def _component(self, base: str, i: int, token: Token | None):
+        names = self.scope.indexed[base]
+        if not 1 <= i <= len(names):
+            raise self._error(f"index {i} of `{base}` is out of range 1..{len(names)}", token)
+        return symbol(names[i - 1])
+
+    # -- calls -----------------------------------------------------------
+    def call(self, token: Token, *args):
+        name = str(token)
+        if name in FUNCTIONS:
+            if len(args) != 1:
+                raise self._error(f"`{name}` takes one argument, got {len(args)}", token)
+            return self._checked(FUNCTIONS[name](args[0]), token)
+        handler = {"d": self._call_d, "dn": self._call_dn, "laplacian": self._call_laplacian, "sum": self._call_sum}
+        if name in handler:
+            return handler[name](token, args)
+        known = [*FUNCTIONS, *OPERATORS]
+        if name in self.scope.unknowns:
+            raise self._error(
+                f"`{name}` is an unknown, not a function: write `{name}`; it depends on all variables", token
+            )
+        raise self._error(f"unknown function `{name}`.{did_you_mean(name, known)} Functions are {', '.join(known)}", token)
+
+    def _call_d(self, token: Token, args):
+        if len(args) < 2:
+            raise self._error("`d` needs an expression and at least one variable: `d(u, x)`", token)
+        variables: list[sympy.Symbol] = []
+        for arg in args[1:]:
+            if arg.is_Integer:
+                if not variables or not 1 <= int(arg) <= MAX_DERIVATIVE_ORDER:
+                    raise self._error(
+                        f"in `d(...)`, a count follows a variable and is 1..{MAX_DERIVATIVE_ORDER}", token
+                    )
+                variables.extend([variables[-1]] * (int(arg) - 1))
+            elif isinstance(arg, sympy.Symbol) and arg.name in self.scope.variables:
+                variables.append(arg)
+            else:
+                raise self._error(
+                    f"`d(...)` differentiates along variables ({', '.join(self.scope.variables)}), not `{arg}`",
+                    token,
+                )
+        if len(variables) > MAX_DERIVATIVE_ORDER:
+            raise self._error(f"derivatives above order {MAX_DERIVATIVE_ORDER} are not supported", token)
+        return self._derivative(args[0], variables, token)
+
+    def _call_dn(self, token: Token, args):
+        if not self.scope.allow_dn:
+            raise self._error(f"`dn` (the outward normal derivative) is only allowed in conditions, not in {self.scope.context}", token)
+        if len(args) != 1 or not is_unknown(args[0]):
+            raise self._error("`dn` takes one unknown: `dn(u)`", token)
+        return NormalDerivative(args[0])
+
+    def _call_laplacian(self, token: Token, args):
+        if len(args) != 1:
+            raise self._error("`laplacian` takes one argument", token)
+        if not self.scope.spatial:
+            raise self._error("`laplacian` needs spatial variables", token)
+        result = self._laplacian(args[0])
+        if derivative_order(result) > MAX_DERIVATIVE_ORDER:
+            raise self._error(f"derivatives above order {MAX_DERIVATIVE_ORDER} are not supported", token)
+        return result
+
+    def _laplacian(self, expr):
+        """Δ that keeps ``laplacian(u)`` whole and distributes over sums."""
+        spatial = self.scope.spatial_symbols()
+        if is_unknown(expr) or isinstance(expr, Laplacian):
+            return Laplacian(expr)
+        if expr.is_Add:
+            return sympy.Add(*(self._laplacian(term) for term in expr.args))
+        if expr.is_Mul:
+            coeff, rest = expr.as_independent(*spatial, sympy.core.function.AppliedUndef, as_Add=False)
+            if coeff != 1:
+                return coeff * self._laplacian(rest)
+        if expr.has(Laplacian):
+            expr = expand_laplacians(expr, spatial)
+        return sympy.Add(*(sympy.diff(expr, s, 2) for s in spatial))
+
+    def _call_sum(self, token: Token, args):
+        if len(args) != 4:
+            raise self._error("`sum` takes four arguments: `sum(i, first, last, expression)`", token)
+        index, first, last, body = args
+        if not isinstance(index, Unbound):
+            raise self._error("the first argument of `sum` must be a new index name, e.g. `i`", token)
+        if not (first.is_Integer and last.is_Integer):
+            raise self._error("the bounds of `sum` must be integers", token)
+        count = int(last) - int(first) + 1
+        if count > MAX_SUM_TERMS:
+            raise self._error(f"`sum` over {count} terms; at most {MAX_SUM_TERMS}", token)
+        self.unbound.pop(index.name, None)
+        terms = []
+        for k in range(int(first), int(last) + 1):
+            term = body.xreplace({index: sympy.Integer(k)})
+            term = term.replace(
+                lambda e: isinstance(e, IndexRef) and e.args[1].is_Integer,
+                lambda e: self._component(e.args[0].name, int(e.args[1]), token),
+            )
+            terms.append(term)
+        return sympy.Add(*terms)
+
+
+def _split_variables(subscript: str, variables: tuple[str, ...]) -> list[list[str]]:
+    """All ways to read ``subscript`` as a sequence of variable names."""
+    if not subscript:
+        return [[]]
+    results = []
+    for var in variables:
+        if subscript.startswith(var):
+            for rest in _split_variables(subscript[len(var) :], variables):
+                results.append([var, *rest])
+                if len(results) > 1:
+                    return results
+    return results
+
+
+def check_bound(transformer: ToSympy, result) -> None:
+    """Report the first name that was never defined (sum indices are bound)."""
+    if isinstance(result, tuple) and result and isinstance(result[0], tuple):  # a selector
+        exprs = [rel.lhs - rel.rhs for clause in result for rel in clause if isinstance(rel, Relation)]
+    elif isinstance(result, tuple):
+        exprs = list(result)
+    else:
+        exprs = [result]
+    names: set[str] = set()
+    for expr in exprs:
+        names |= {s.name for s in expr.atoms(Unbound)}
+        names |= {str(ref.args[1]) for ref in expr.atoms(IndexRef)}
+    if names:
+        base = transformer.base
+        name = min(names, key=lambda n: (transformer.unbound.get(n, base).col, n))
+        loc = transformer.unbound.get(name, base)
+        hint = did_you_mean(name, transformer.scope.names())
+        raise SpecError(f"undefined name `{name}`" + (f".{hint}" if hint else ""), loc)

@@ -1,0 +1,522 @@
+"""YAML text → a validated `Spec`, with a located error for anything wrong.
+
+Each section has a small reader function; shared checks (types, ranges,
+names, unknown keys with "did you mean") live in `_Reader`. Numbers may be
+written as expressions of constants (``[0, 2*pi]``); those are parsed by the
+pdec grammar, never evaluated as Python.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import fields
+from pathlib import Path
+
+import sympy
+
+from ..errors import Loc, SpecError, did_you_mean
+from ..lang.parse import parse_expr
+from ..lang.scope import RESERVED, Scope, symbol
+from . import schema
+from .schema import (
+    Ball,
+    Box,
+    Condition,
+    Constant,
+    Equation,
+    ModelConfig,
+    OutputConfig,
+    Parameter,
+    Points,
+    Reference,
+    Spec,
+    Text,
+    TimeInterval,
+    TrainingConfig,
+)
+from .yamlnodes import YMap, YNode, YScalar, YSeq, parse_yaml
+
+TOP_KEYS = (
+    "name", "description", "domain", "time", "unknowns", "constants", "parameters",
+    "equations", "conditions", "exact", "reference", "model", "training", "output",
+)  # fmt: skip
+NAME = re.compile(r"[A-Za-z][A-Za-z0-9]{0,31}")
+"""Variables and unknowns: no underscore, so that ``u_xy`` reads unambiguously."""
+CONSTANT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,31}")
+RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+MAX_DIM = 10_000
+MAX_POINTS = 10_000_000
+_FLOAT = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+def load_spec(path: str | Path) -> Spec:
+    """Read and validate the spec file at ``path``."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise SpecError(f"cannot read spec: {exc.strerror or exc}", Loc(str(path), 1, 1)) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"spec is not UTF-8 text (byte {exc.start}): is this a binary file?", Loc(str(path), 1, 1)) from None
+    return load_spec_text(text, str(path), base_dir=path.parent, default_name=path.stem)
+
+
+def load_spec_text(text: str, file: str = "<spec>", base_dir: Path | None = None, default_name: str = "problem") -> Spec:
+    """Validate spec ``text`` as if read from ``file`` (for tests and tools)."""
+    root = parse_yaml(text, file)
+    if root is None:
+        raise SpecError("spec is empty: expected a mapping with `domain`, `unknowns` and `equations`", Loc(file, 1, 1))
+    return _Reader(file, base_dir or Path(".")).spec(root, default_name)
+
+
+class _Reader:
+    def __init__(self, file: str, base_dir: Path) -> None:
+        self.file = file
+        self.base_dir = base_dir
+        self.constant_values: dict[str, sympy.Expr] = {}
+
+    # -- generic checks --------------------------------------------------
+    def mapping(self, node: YNode, what: str, allowed: tuple[str, ...], required: tuple[str, ...] = ()) -> YMap:
+        if not isinstance(node, YMap):
+            raise SpecError(f"`{what}` must be a mapping ({_kind(node)} given)", node.loc)
+        for key, loc in node.key_locs.items():
+            if key not in allowed:
+                prefix = f"`{what}`" if what != "spec" else "the spec"
+                raise SpecError(
+                    f"unknown key `{key}` in {prefix}.{did_you_mean(key, allowed)} Valid keys: {', '.join(allowed)}",
+                    loc,
+                )
+        for key in required:
+            if key not in node.entries:
+                raise SpecError(f"`{what}` needs `{key}`", node.loc)
+        return node
+
+    def sequence(self, node: YNode, what: str) -> tuple[YNode, ...]:
+        if isinstance(node, YSeq):
+            return node.items
+        if isinstance(node, YScalar) and not node.is_null:
+            return (node,)
+        raise SpecError(f"`{what}` must be a list ({_kind(node)} given)", node.loc)
+
+    def string(self, node: YNode, what: str) -> str:
+        if not isinstance(node, YScalar) or node.is_null:
+            raise SpecError(f"`{what}` must be text ({_kind(node)} given)", node.loc)
+        return node.text
+
+    def text(self, node: YNode, what: str) -> Text:
+        value = self.string(node, what)
+        if not value.strip():
+            raise SpecError(f"`{what}` is empty", node.loc)
+        return Text(value, node.loc)
+
+    def name(self, node: YNode, what: str, pattern: re.Pattern = NAME) -> str:
+        value = self.string(node, what)
+        self.check_name(value, what, node.loc, pattern)
+        return value
+
+    def check_name(self, value: str, what: str, loc: Loc, pattern: re.Pattern = NAME) -> None:
+        if not pattern.fullmatch(value):
+            rule = "letters and digits" if pattern is NAME else "letters, digits and `_`"
+            raise SpecError(f"invalid {what} name `{value}`: use {rule}, starting with a letter (at most 32)", loc)
+        if value in RESERVED:
+            raise SpecError(f"`{value}` is a built-in name and cannot be used as a {what} name", loc)
+
+    def number(self, node: YNode, what: str) -> float:
+        if not isinstance(node, YScalar) or node.is_null:
+            raise SpecError(f"`{what}` must be a number ({_kind(node)} given)", node.loc)
+        text = node.text.strip()
+        if _FLOAT.fullmatch(text):
+            value = float(text)
+        else:
+            scope = Scope(constants=tuple(self.constant_values), allow_unknowns=False, context=f"`{what}`")
+            expr = parse_expr(text, scope, node.loc)
+            value = self._evaluate(expr, what, node.loc)
+        if not math.isfinite(value):
+            raise SpecError(f"`{what}` must be finite, got {text}", node.loc)
+        return value
+
+    def _evaluate(self, expr: sympy.Expr, what: str, loc: Loc) -> float:
+        value = expr.xreplace({symbol(k): v for k, v in self.constant_values.items()})
+        if value.free_symbols:
+            raise SpecError(f"`{what}` must be a number, not an expression of variables", loc)
+        try:
+            result = complex(sympy.N(value, 20))
+        except (TypeError, ValueError, OverflowError):
+            raise SpecError(f"`{what}` is not a finite real number", loc) from None
+        if result.imag != 0 or not math.isfinite(result.real):
+            raise SpecError(f"`{what}` is not a finite real number", loc)
+        return result.real
+
+    def integer(self, node: YNode, what: str, minimum: int = 0, maximum: int | None = None) -> int:
+        if not isinstance(node, YScalar) or not re.fullmatch(r"[+-]?\d+", node.text.strip()):
+            raise SpecError(f"`{what}` must be a whole number ({_describe(node)} given)", node.loc)
+        value = int(node.text)
+        if value < minimum or (maximum is not None and value > maximum):
+            bound = f"at least {minimum}" if maximum is None else f"between {minimum} and {maximum}"
+            raise SpecError(f"`{what}` must be {bound}, got {value}", node.loc)
+        return value
+
+    def choice(self, node: YNode, what: str, options: tuple[str, ...]) -> str:
+        value = self.string(node, what)
+        if value not in options:
+            raise SpecError(
+                f"invalid `{what}` `{value}`. Supported: {', '.join(options)}.{did_you_mean(value, options)}".rstrip("."),
+                node.loc,
+            )
+        return value
+
+    def boolean(self, node: YNode, what: str) -> bool:
+        value = self.string(node, what).lower()
+        if value in ("true", "yes", "on"):
+            return True
+        if value in ("false", "no", "off"):
+            return False
+        raise SpecError(f"`{what}` must be true or false", node.loc)
+
+    def interval(self, node: YNode, what: str) -> tuple[float, float]:
+        items = self.sequence(node, what)
+        if len(items) != 2:
+            raise SpecError(f"`{what}` must be an interval `[lo, hi]`", node.loc)
+        lo, hi = self.number(items[0], what), self.number(items[1], what)
+        if not lo < hi:
+            raise SpecError(f"`{what}` is empty or reversed: [{lo:g}, {hi:g}] needs lo < hi", node.loc)
+        return lo, hi
+
+    def path(self, node: YNode, what: str) -> Path:
+        value = self.string(node, what)
+        path = (self.base_dir / value).resolve()
+        if not path.is_file():
+            raise SpecError(f"`{what}`: no file `{value}` (looked in {self.base_dir or '.'})", node.loc)
+        return path
+
+    # -- sections --------------------------------------------------------
+    def spec(self, root: YNode, default_name: str) -> Spec:
+        root = self.mapping(root, "spec", TOP_KEYS, required=("domain", "unknowns", "equations"))
+        e = root.entries
+        constants = self.constants(e["constants"]) if "constants" in e else ()
+        domain = self.domain(e["domain"])
+        time = self.time(e["time"]) if "time" in e else None
+        unknowns, unknown_locs = self.unknowns(e["unknowns"])
+        parameters = self.parameters(e["parameters"]) if "parameters" in e else ()
+        self.check_clashes(domain, time, unknowns, constants, parameters, root)
+        name = self.name(e["name"], "name", RUN_NAME) if "name" in e else _run_name(default_name)
+        return Spec(
+            name=name,
+            path=None if self.file.startswith("<") else Path(self.file),
+            description=self.string(e["description"], "description") if "description" in e else "",
+            domain=domain,
+            time=time,
+            unknowns=unknowns,
+            unknown_locs=unknown_locs,
+            constants=constants,
+            parameters=parameters,
+            equations=self.equations(e["equations"]),
+            conditions=self.conditions(e["conditions"], time.name if time else None) if "conditions" in e else (),
+            exact=self.exact(e["exact"], unknowns) if "exact" in e else (),
+            reference=self.reference(e["reference"]) if "reference" in e else None,
+            model=self.model(e["model"]) if "model" in e else ModelConfig(),
+            training=self.training(e["training"]) if "training" in e else TrainingConfig(),
+            output=self.output(e["output"]) if "output" in e else OutputConfig(),
+        )
+
+    def constants(self, node: YNode) -> tuple[Constant, ...]:
+        node = self.mapping(node, "constants", tuple(node.entries) if isinstance(node, YMap) else ())
+        result = []
+        for key, value in node.entries.items():
+            self.check_name(key, "constant", node.key_locs[key], CONSTANT_NAME)
+            text = self.text(value, f"constants.{key}")
+            scope = Scope(constants=tuple(self.constant_values), allow_unknowns=False, context=f"constant `{key}`")
+            expr = parse_expr(text.text, scope, text.loc)
+            self._evaluate(expr, f"constants.{key}", text.loc)
+            self.constant_values[key] = expr.xreplace({symbol(k): v for k, v in self.constant_values.items()})
+            result.append(Constant(key, text))
+        return tuple(result)
+
+    def domain(self, node: YNode) -> Box | Ball:
+        if isinstance(node, YMap) and "shape" in node.entries:
+            shape = self.choice(node.entries["shape"], "domain.shape", ("box", "ball", "cube"))
+            if shape == "ball":
+                return self.ball(node)
+            if shape == "cube":
+                return self.cube(node)
+            node = self.mapping(node, "domain", ("shape", "variables", "bounds"), required=("variables", "bounds"))
+            names = [self.name(v, "variable") for v in self.sequence(node.entries["variables"], "domain.variables")]
+            bounds = self.sequence(node.entries["bounds"], "domain.bounds")
+            if len(bounds) != len(names):
+                raise SpecError(f"`domain.bounds` needs one interval per variable ({len(names)})", node.entries["bounds"].loc)
+            self._unique(names, "variable", node.loc)
+            return Box(tuple(names), tuple(self.interval(b, "domain.bounds") for b in bounds), loc=node.loc)
+        if not isinstance(node, YMap) or not node.entries:
+            raise SpecError("`domain` must map each spatial variable to an interval, e.g. `x: [0, 1]`", node.loc)
+        names, bounds = [], []
+        for key, value in node.entries.items():
+            self.check_name(key, "variable", node.key_locs[key])
+            names.append(key)
+            bounds.append(self.interval(value, f"domain.{key}"))
+        return Box(tuple(names), tuple(bounds), loc=node.loc)
+
+    def ball(self, node: YMap) -> Ball:
+        node = self.mapping(node, "domain", ("shape", "variables", "center", "radius"), required=("variables",))
+        e = node.entries
+        names = [self.name(v, "variable") for v in self.sequence(e["variables"], "domain.variables")]
+        self._unique(names, "variable", node.loc)
+        center = (
+            tuple(self.number(c, "domain.center") for c in self.sequence(e["center"], "domain.center"))
+            if "center" in e
+            else (0.0,) * len(names)
+        )
+        if len(center) != len(names):
+            raise SpecError(f"`domain.center` needs {len(names)} coordinates", e["center"].loc)
+        radius = self.number(e["radius"], "domain.radius") if "radius" in e else 1.0
+        if radius <= 0:
+            raise SpecError(f"`domain.radius` must be positive, got {radius:g}", e["radius"].loc)
+        return Ball(tuple(names), center, radius, loc=node.loc)
+
+    def cube(self, node: YMap) -> Box:
+        node = self.mapping(node, "domain", ("shape", "dim", "variable", "range"), required=("dim",))
+        e = node.entries
+        dim = self.integer(e["dim"], "domain.dim", 1, MAX_DIM)
+        base = self.name(e["variable"], "variable") if "variable" in e else "x"
+        lo, hi = self.interval(e["range"], "domain.range") if "range" in e else (0.0, 1.0)
+        names = tuple(f"{base}{i}" for i in range(1, dim + 1))
+        return Box(names, ((lo, hi),) * dim, indexed=base, loc=node.loc)
+
+    def time(self, node: YNode) -> TimeInterval:
+        if not isinstance(node, YMap) or len(node.entries) != 1:
+            raise SpecError("`time` must name one variable with its interval, e.g. `t: [0, 1]`", node.loc)
+        (key, value), = node.entries.items()
+        self.check_name(key, "variable", node.key_locs[key])
+        start, end = self.interval(value, f"time.{key}")
+        return TimeInterval(key, start, end, node.key_locs[key])
+
+    def unknowns(self, node: YNode) -> tuple[tuple[str, ...], tuple[Loc, ...]]:
+        items = self.sequence(node, "unknowns")
+        if not items:
+            raise SpecError("`unknowns` is empty: name at least one, e.g. `[u]`", node.loc)
+        names = tuple(self.name(item, "unknown") for item in items)
+        self._unique(list(names), "unknown", node.loc)
+        return names, tuple(item.loc for item in items)
+
+    def parameters(self, node: YNode) -> tuple[Parameter, ...]:
+        if not isinstance(node, YMap):
+            raise SpecError("`parameters` must map names to starting values, e.g. `nu: 0.1`", node.loc)
+        result = []
+        for key, value in node.entries.items():
+            self.check_name(key, "parameter", node.key_locs[key], CONSTANT_NAME)
+            if isinstance(value, YMap):
+                value = self.mapping(value, f"parameters.{key}", ("initial", "true"), required=("initial",))
+                initial = self.number(value.entries["initial"], f"parameters.{key}.initial")
+                true = self.number(value.entries["true"], f"parameters.{key}.true") if "true" in value.entries else None
+            else:
+                initial, true = self.number(value, f"parameters.{key}"), None
+            result.append(Parameter(key, initial, true, node.key_locs[key]))
+        return tuple(result)
+
+    def check_clashes(self, domain, time, unknowns, constants, parameters, root: YMap) -> None:
+        seen: dict[str, str] = {}
+        groups = [
+            ("variable", domain.variables + ((time.name,) if time else ())),
+            ("unknown", unknowns),
+            ("constant", tuple(c.name for c in constants)),
+            ("parameter", tuple(p.name for p in parameters)),
+        ]
+        if isinstance(domain, Box) and domain.indexed:
+            groups.append(("indexed variable", (domain.indexed,)))
+        for kind, names in groups:
+            for n in names:
+                if n in seen:
+                    raise SpecError(f"`{n}` is both a {seen[n]} and a {kind}: names must be unique", root.loc)
+                seen[n] = kind
+
+    def equations(self, node: YNode) -> tuple[Equation, ...]:
+        items = self.sequence(node, "equations")
+        if not items:
+            raise SpecError("`equations` is empty: give at least one, e.g. `- u_xx = 0`", node.loc)
+        result = []
+        for i, item in enumerate(items, 1):
+            default = "pde" if len(items) == 1 else f"pde{i}"
+            if isinstance(item, YMap):
+                item = self.mapping(item, "equations[]", ("name", "equation", "weight"), required=("equation",))
+                name = self.name(item.entries["name"], "equation", CONSTANT_NAME) if "name" in item.entries else default
+                weight = self.weight(item)
+                result.append(Equation(name, self.text(item.entries["equation"], "equation"), weight))
+            else:
+                result.append(Equation(default, self.text(item, "equations[]")))
+        self._unique([r.name for r in result], "equation", node.loc)
+        return tuple(result)
+
+    def weight(self, node: YMap) -> float:
+        if "weight" not in node.entries:
+            return 1.0
+        value = self.number(node.entries["weight"], "weight")
+        if value < 0:
+            raise SpecError(f"`weight` must be non-negative, got {value:g}", node.entries["weight"].loc)
+        return value
+
+    def conditions(self, node: YNode, time: str | None) -> tuple[Condition, ...]:
+        items = self.sequence(node, "conditions")
+        keys = ("name", "on", "impose", "periodic", "data", "columns", "weight", "points")
+        result = []
+        counters: dict[str, int] = {}
+        for item in items:
+            item = self.mapping(item, "conditions[]", keys)
+            e = item.entries
+            kinds = [k for k in ("impose", "periodic", "data") if k in e]
+            if len(kinds) != 1:
+                raise SpecError("a condition needs exactly one of `impose` (with `on`), `periodic` or `data`", item.loc)
+            kind = kinds[0]
+            if kind == "impose" and "on" not in e:
+                raise SpecError("`impose` needs `on:` saying where (e.g. `on: x = 0` or `on: boundary`)", item.loc)
+            if kind != "impose" and "on" in e:
+                raise SpecError(f"`on` belongs to `impose`, not to `{kind}`", item.key_locs["on"])
+            if "columns" in e and kind != "data":
+                raise SpecError("`columns` belongs to `data`", item.key_locs["columns"])
+            prefix = {"impose": "bc", "periodic": "periodic", "data": "data"}[kind]
+            if kind == "impose" and time and _mentions_initial(e["on"], time):
+                prefix = "ic"
+            counters[prefix] = counters.get(prefix, 0) + 1
+            default = f"{prefix}{counters[prefix]}"
+            name = self.name(e["name"], "condition", CONSTANT_NAME) if "name" in e else default
+            columns = ()
+            if "columns" in e:
+                cols = self.mapping(e["columns"], "columns", tuple(e["columns"].entries) if isinstance(e["columns"], YMap) else ())
+                columns = tuple((k, self.string(v, f"columns.{k}")) for k, v in cols.entries.items())
+            result.append(
+                Condition(
+                    name=name,
+                    loc=item.loc,
+                    on=self.text(e["on"], "on") if "on" in e else None,
+                    impose=self.text(e["impose"], "impose") if "impose" in e else None,
+                    periodic=self.name(e["periodic"], "variable") if "periodic" in e else None,
+                    data=self.data_path(e["data"]) if "data" in e else None,
+                    columns=columns,
+                    weight=self.weight(item),
+                    points=self.integer(e["points"], "points", 1, MAX_POINTS) if "points" in e else None,
+                )
+            )
+        self._unique([r.name for r in result], "condition", node.loc)
+        return tuple(result)
+
+    def data_path(self, node: YNode) -> Path:
+        path = self.path(node, "data")
+        if path.suffix.lower() not in (".csv", ".npz"):
+            raise SpecError(f"`data` must be a .csv or .npz file, got `{path.name}`", node.loc)
+        return path
+
+    def exact(self, node: YNode, unknowns: tuple[str, ...]) -> tuple[tuple[str, Text], ...]:
+        node = self.mapping(node, "exact", unknowns)
+        return tuple((k, self.text(v, f"exact.{k}")) for k, v in node.entries.items())
+
+    def reference(self, node: YNode) -> Reference:
+        path = self.path(node, "reference")
+        if path.suffix.lower() != ".npz":
+            raise SpecError(f"`reference` must be an .npz file, got `{path.name}`", node.loc)
+        return Reference(path, node.loc)
+
+    def model(self, node: YNode) -> ModelConfig:
+        node = self.mapping(node, "model", ("hidden", "activation"))
+        e = node.entries
+        hidden = ModelConfig.hidden
+        if "hidden" in e:
+            hidden = tuple(self.integer(h, "model.hidden", 1, 100_000) for h in self.sequence(e["hidden"], "model.hidden"))
+            if not hidden:
+                raise SpecError("`model.hidden` needs at least one layer width", e["hidden"].loc)
+        activation, loc = ModelConfig.activation, None
+        if "activation" in e:
+            text = self.text(e["activation"], "model.activation")
+            activation, loc = text.text.strip(), text.loc
+            if activation not in schema.ACTIVATION_NAMES:
+                scope = Scope(variables=("z",), spatial=("z",), allow_unknowns=False, context="`model.activation`")
+                try:
+                    expr = parse_expr(activation, scope, loc)
+                except SpecError as exc:
+                    if re.fullmatch(r"[A-Za-z]+", activation):
+                        raise SpecError(
+                            f"invalid `model.activation` `{activation}`. Supported: "
+                            f"{', '.join(schema.ACTIVATION_NAMES)}, or an expression in `z`."
+                            f"{did_you_mean(activation, schema.ACTIVATION_NAMES)}".rstrip("."),
+                            loc,
+                        ) from None
+                    raise exc
+                if symbol("z") not in expr.free_symbols:
+                    raise SpecError("`model.activation` must depend on `z`", loc)
+        return ModelConfig(hidden, activation, loc)
+
+    def training(self, node: YNode) -> TrainingConfig:
+        names = tuple(f.name for f in fields(TrainingConfig))
+        node = self.mapping(node, "training", names)
+        values = {}
+        for key, value in node.entries.items():
+            what = f"training.{key}"
+            if key == "optimizer":
+                values[key] = self.choice(value, what, schema.OPTIMIZERS)
+            elif key == "weighting":
+                values[key] = self.choice(value, what, schema.WEIGHTINGS)
+            elif key == "dtype":
+                values[key] = self.choice(value, what, schema.DTYPES)
+            elif key == "device":
+                values[key] = self.choice(value, what, schema.DEVICES)
+            elif key == "sampler":
+                values[key] = self.choice(value, what, schema.SAMPLERS)
+            elif key == "points":
+                values[key] = self.points(value)
+            elif key in ("lr", "lr_decay"):
+                values[key] = self.number(value, what)
+                if values[key] <= 0:
+                    raise SpecError(f"`{what}` must be positive, got {values[key]:g}", value.loc)
+            elif key in ("steps", "resample", "laplacian_samples", "seed"):
+                values[key] = self.integer(value, what, 0, 2**31 - 1)
+            else:  # lr_decay_every, log_every
+                values[key] = self.integer(value, what, 1, 2**31 - 1)
+        return TrainingConfig(**values)
+
+    def points(self, node: YNode) -> Points:
+        names = tuple(f.name for f in fields(Points))
+        node = self.mapping(node, "training.points", names)
+        return Points(**{k: self.integer(v, f"training.points.{k}", 1, MAX_POINTS) for k, v in node.entries.items()})
+
+    def output(self, node: YNode) -> OutputConfig:
+        names = tuple(f.name for f in fields(OutputConfig))
+        node = self.mapping(node, "output", names)
+        values = {}
+        for key, value in node.entries.items():
+            if key == "dir":
+                values[key] = self.string(value, "output.dir")
+            elif key == "plots":
+                values[key] = self.boolean(value, "output.plots")
+            else:
+                values[key] = self.integer(value, f"output.{key}", 2 if key == "grid" else 1, 10_000_000)
+        return OutputConfig(**values)
+
+    @staticmethod
+    def _unique(names: list[str], kind: str, loc: Loc) -> None:
+        seen = set()
+        for n in names:
+            if n in seen:
+                raise SpecError(f"{kind} `{n}` is given twice", loc)
+            seen.add(n)
+
+
+def _mentions_initial(node: YNode, time: str) -> bool:
+    """Whether a selector fixes the time variable (to name the condition `ic…`)."""
+    return isinstance(node, YScalar) and bool(re.search(rf"\b{time}\s*=", node.text))
+
+
+def _kind(node: YNode) -> str:
+    if isinstance(node, YMap):
+        return "a mapping"
+    if isinstance(node, YSeq):
+        return "a list"
+    return "nothing" if node.is_null else "text"
+
+
+def _describe(node: YNode) -> str:
+    return f"`{node.text}`" if isinstance(node, YScalar) and not node.is_null else _kind(node)
+
+
+def _run_name(stem: str) -> str:
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", stem).lstrip("._-") or "problem"
+    return name[:64]
