@@ -1,0 +1,88 @@
+"""The `pdec` command line.
+
+Spec errors print as ``FILE:LINE:COL: error: message`` with the source line
+and a caret, and exit with status 2, never with a traceback (``--debug``
+shows one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+
+from . import __version__
+from .errors import PdecError, SpecError
+from .frontend import compile_spec
+from .show import describe
+
+EXIT_SPEC_ERROR = 2
+EXIT_INTERNAL = 1
+
+
+def _check(args: argparse.Namespace) -> int:
+    status = 0
+    for path in args.specs:
+        try:
+            compiled = compile_spec(path)
+        except SpecError as exc:
+            print(exc.format(), file=sys.stderr)
+            status = EXIT_SPEC_ERROR
+            continue
+        for warning in compiled.problem.warnings:
+            print(warning.format(), file=sys.stderr)
+        spec = compiled.spec
+        n_eq, n_cond = len(compiled.problem.equations), len(compiled.problem.conditions)
+        if not args.quiet:
+            print(f"{path}: ok ({spec.name}: {n_eq} equation{'s' * (n_eq != 1)}, {n_cond} condition{'s' * (n_cond != 1)})")
+    return status
+
+
+def _show(args: argparse.Namespace) -> int:
+    compiled = compile_spec(args.spec)
+    for warning in compiled.problem.warnings:
+        print(warning.format(), file=sys.stderr)
+    print(describe(compiled))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pdec", description="Compile PDE specs into physics-informed neural networks.")
+    parser.add_argument("--version", action="version", version=f"pdec {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    check = sub.add_parser("check", help="check that specs compile (exit 2 on errors)")
+    check.add_argument("specs", nargs="+", metavar="SPEC")
+    check.add_argument("-q", "--quiet", action="store_true", help="print only errors and warnings")
+    check.set_defaults(run=_check)
+
+    show = sub.add_parser("show", help="print the compiled problem and its Taylor streams")
+    show.add_argument("spec", metavar="SPEC")
+    show.set_defaults(run=_show)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except SpecError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(exc.format(), file=sys.stderr)
+        return EXIT_SPEC_ERROR
+    except PdecError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_SPEC_ERROR
+    except KeyboardInterrupt:
+        return 130
+    except Exception:  # a bug in pdec, not in the spec
+        if args.debug:
+            raise
+        print("internal error (a bug in pdec; rerun with --debug for the traceback):", file=sys.stderr)
+        print("  " + traceback.format_exc().strip().splitlines()[-1], file=sys.stderr)
+        return EXIT_INTERNAL

@@ -1,0 +1,362 @@
+"""A validated `Spec` → the problem in SymPy: one residual per term.
+
+This is where names meet meaning: every equation and condition is parsed
+against the scope it may use, selectors are checked against the domain (they
+must pick out part of the boundary or the initial slice), unknowns must all
+appear in some equation, and an `exact` solution is tried in every residual
+at random points (a warning catches typos in manufactured solutions).
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import sympy
+
+from ..errors import Loc, SpecError, SpecWarning
+from ..geometry import BoxGeometry, Geometry, geometry_of
+from ..spec.schema import ACTIVATION_NAMES, Condition, Spec, Text
+from .nodes import Laplacian, NormalDerivative, expand_laplacians, is_unknown
+from .numeric import evaluate
+from .parse import parse_equation, parse_expr, parse_selector
+from .scope import Scope, symbol
+from .selector import BOUNDARY, Relation, Selector
+
+CHECK_POINTS = 256
+EXACT_TOLERANCE = 1e-6
+
+
+@dataclass(frozen=True)
+class Support:
+    """Where one ``and`` clause of a selector lives, and what filters it.
+
+    ``region`` is ``"initial"`` (the slice t = t0), ``"face"`` (the box face
+    ``axis`` at ``side`` 0 = low, 1 = high) or ``"boundary"`` (the whole
+    spatial boundary); ``relations`` are the remaining conditions a point
+    must satisfy (rejection sampling).
+    """
+
+    region: str
+    axis: int | None = None
+    side: int | None = None
+    relations: tuple[Relation, ...] = ()
+
+
+@dataclass(frozen=True)
+class Term:
+    """One loss term: an equation, or a condition and where it holds."""
+
+    name: str
+    kind: str  # equation | boundary | initial | periodic | data
+    residual: sympy.Expr | None
+    weight: float
+    loc: Loc
+    text: str = ""
+    supports: tuple[Support, ...] = ()
+    periodic: str | None = None
+    data: Path | None = None
+    columns: tuple[tuple[str, str], ...] = ()
+    points: int | None = None
+
+
+@dataclass(frozen=True)
+class SymbolicProblem:
+    spec: Spec
+    variables: tuple[str, ...]
+    spatial: tuple[str, ...]
+    time: str | None
+    unknowns: tuple[str, ...]
+    constants: dict[str, sympy.Expr]
+    parameters: tuple[str, ...]
+    terms: tuple[Term, ...]
+    exact: dict[str, sympy.Expr]
+    activation: sympy.Expr | None
+    """The activation as an expression in `z`, or None for a built-in name."""
+    warnings: tuple[SpecWarning, ...] = field(default=())
+
+    @property
+    def equations(self) -> tuple[Term, ...]:
+        return tuple(t for t in self.terms if t.kind == "equation")
+
+    @property
+    def conditions(self) -> tuple[Term, ...]:
+        return tuple(t for t in self.terms if t.kind != "equation")
+
+
+def build_problem(spec: Spec, check_exact: bool = True) -> SymbolicProblem:
+    """Parse and check every expression of ``spec``."""
+    constants = _constants(spec)
+    base = dict(
+        variables=spec.variables,
+        spatial=spec.spatial,
+        time=spec.time.name if spec.time else None,
+        unknowns=spec.unknowns,
+        constants=tuple(constants),
+        parameters=tuple(p.name for p in spec.parameters),
+        indexed={spec.domain.indexed: spec.domain.variables} if getattr(spec.domain, "indexed", None) else {},
+    )
+    eq_scope = Scope(**base, context="an equation")
+    cond_scope = Scope(**base, allow_dn=True, context="a condition")
+    where_scope = Scope(**{**base, "parameters": ()}, allow_unknowns=False, context="a selector")
+    exact_scope = Scope(**{**base, "parameters": ()}, allow_unknowns=False, context="`exact`")
+    geometry = geometry_of(spec.domain)
+
+    terms = [_equation(eq.name, eq.text, eq.weight, eq_scope) for eq in spec.equations]
+    terms += [_condition(c, spec, cond_scope, where_scope, geometry, constants) for c in spec.conditions]
+    _check_unknowns_used(spec, terms)
+    exact = {name: parse_expr(text.text, exact_scope, text.loc) for name, text in spec.exact}
+    activation = None
+    if spec.model.activation not in ACTIVATION_NAMES:
+        z_scope = Scope(variables=("z",), spatial=("z",), allow_unknowns=False, context="`model.activation`")
+        activation = parse_expr(spec.model.activation, z_scope, spec.model.activation_loc)
+    problem = SymbolicProblem(
+        spec=spec,
+        variables=spec.variables,
+        spatial=spec.spatial,
+        time=base["time"],
+        unknowns=spec.unknowns,
+        constants=constants,
+        parameters=base["parameters"],
+        terms=tuple(terms),
+        exact=exact,
+        activation=activation,
+    )
+    if check_exact and exact:
+        warnings = tuple(check_exact_solution(problem, geometry))
+        problem = SymbolicProblem(**{**problem.__dict__, "warnings": warnings})
+    return problem
+
+
+def _constants(spec: Spec) -> dict[str, sympy.Expr]:
+    values: dict[str, sympy.Expr] = {}
+    for c in spec.constants:
+        scope = Scope(constants=tuple(values), allow_unknowns=False, context=f"constant `{c.name}`")
+        expr = parse_expr(c.value.text, scope, c.value.loc)
+        values[c.name] = expr.xreplace({symbol(k): v for k, v in values.items()})
+    return values
+
+
+def _equation(name: str, text: Text, weight: float, scope: Scope) -> Term:
+    lhs, rhs = parse_equation(text.text, scope, text.loc)
+    residual = lhs - rhs
+    if not residual.atoms(sympy.core.function.AppliedUndef):
+        raise SpecError(f"equation `{name}` involves no unknown ({', '.join(scope.unknowns)})", text.loc)
+    return Term(name, "equation", residual, weight, text.loc, text.text)
+
+
+def _condition(c: Condition, spec: Spec, scope: Scope, where: Scope, geometry: Geometry, constants) -> Term:
+    if c.kind == "periodic":
+        if c.periodic not in spec.spatial or spec.domain.shape == "ball":
+            raise SpecError(f"`periodic: {c.periodic}` needs a spatial variable of a box domain", c.loc)
+        return Term(c.name, "periodic", None, c.weight, c.loc, f"periodic in {c.periodic}", periodic=c.periodic, points=c.points)
+    if c.kind == "data":
+        columns = _data_columns(c, spec)
+        return Term(c.name, "data", None, c.weight, c.loc, c.data.name, data=c.data, columns=columns, points=c.points)
+    lhs, rhs = parse_equation(c.impose.text, scope, c.impose.loc)
+    residual = lhs - rhs
+    if not residual.atoms(sympy.core.function.AppliedUndef):
+        raise SpecError("condition imposes nothing on an unknown", c.impose.loc)
+    selector = parse_selector(c.on.text, where, c.on.loc)
+    supports = tuple(_support(clause, spec, geometry, constants, c.on) for clause in selector)
+    regions = {s.region == "initial" for s in supports}
+    if len(regions) > 1:
+        raise SpecError("a selector cannot mix the initial slice and the boundary: write two conditions", c.on.loc)
+    kind = "initial" if supports[0].region == "initial" else "boundary"
+    if kind == "initial" and residual.has(NormalDerivative):
+        raise SpecError("`dn` is the normal derivative on the spatial boundary, not at the initial time", c.impose.loc)
+    return Term(c.name, kind, residual, c.weight, c.impose.loc, c.impose.text, supports=supports, points=c.points)
+
+
+def _support(clause, spec: Spec, geometry: Geometry, constants, on: Text) -> Support:
+    """Classify one ``and`` clause and check that it selects something."""
+    relations = [r for r in clause if isinstance(r, Relation)]
+    time = spec.time.name if spec.time else None
+    if BOUNDARY in clause:
+        region = Support("boundary", relations=tuple(relations))
+        if any(_fixes(r, time, constants) for r in relations):
+            raise SpecError("`boundary` is the spatial boundary; do not fix the time there", on.loc)
+    else:
+        region = None
+        for r in relations:
+            if _fixes(r, time, constants):
+                value = _number(r.rhs if r.lhs == symbol(time) else r.lhs, constants)
+                if not np.isclose(value, spec.time.start, rtol=0, atol=1e-12 * (1 + abs(spec.time.start))):
+                    raise SpecError(
+                        f"conditions hold at the initial time {time} = {spec.time.start:g}; "
+                        f"`{r}` is not supported (only initial conditions)",
+                        r.loc,
+                    )
+                region = Support("initial", relations=tuple(x for x in relations if x is not r))
+                break
+        if region is None and isinstance(geometry, BoxGeometry):
+            for r in relations:
+                for axis, var in enumerate(spec.spatial):
+                    if _fixes(r, var, constants):
+                        value = _number(r.rhs if r.lhs == symbol(var) else r.lhs, constants)
+                        lo, hi = geometry.lo[axis], geometry.hi[axis]
+                        for side, end in ((0, lo), (1, hi)):
+                            if np.isclose(value, end, rtol=0, atol=1e-12 * (1 + abs(end))):
+                                region = Support("face", axis, side, tuple(x for x in relations if x is not r))
+                        if region is None:
+                            raise SpecError(
+                                f"`{r}` is not on the boundary: {var} ranges over [{lo:g}, {hi:g}]", r.loc
+                            )
+                if region is not None:
+                    break
+        if region is None:
+            if not any(r.op == "=" for r in relations):
+                raise SpecError(
+                    "this selector describes a region, not a part of the boundary: "
+                    "use an equality (`x = 0`) or `boundary`",
+                    relations[0].loc if relations else on.loc,
+                )
+            region = Support("boundary", relations=tuple(relations))
+    points = sample_support(region, spec, geometry, CHECK_POINTS * 8, np.random.default_rng(0), constants)[0]
+    if len(points) == 0:
+        where = relations[0].loc if relations else on.loc
+        raise SpecError(
+            "this selector picks no part of the "
+            + ("initial slice" if region.region == "initial" else "boundary")
+            + " (or only a set of measure zero)",
+            where,
+        )
+    return region
+
+
+def _fixes(r: Relation, var: str | None, constants) -> bool:
+    """Whether ``r`` reads ``var = number`` (either way round; constants are numbers)."""
+    if var is None or r.op != "=":
+        return False
+    s, numbers = symbol(var), {symbol(k) for k in constants}
+    return (r.lhs == s and r.rhs.free_symbols <= numbers) or (r.rhs == s and r.lhs.free_symbols <= numbers)
+
+
+def _number(expr: sympy.Expr, constants: dict[str, sympy.Expr]) -> float:
+    return float(expr.xreplace({symbol(k): v for k, v in constants.items()}))
+
+
+def _holds(relation: Relation, env, n: int, constants) -> np.ndarray:
+    subs = {symbol(k): v for k, v in constants.items()}
+    lhs = evaluate(relation.lhs.xreplace(subs), env, n)
+    rhs = evaluate(relation.rhs.xreplace(subs), env, n)
+    tol = 1e-9 * (1 + np.abs(rhs))
+    return {
+        "=": np.abs(lhs - rhs) <= tol,
+        "<": lhs < rhs - tol,
+        "<=": lhs <= rhs + tol,
+        ">": lhs > rhs + tol,
+        ">=": lhs >= rhs - tol,
+    }[relation.op]
+
+
+def sample_support(support: Support, spec: Spec, geometry: Geometry, n: int, rng, constants):
+    """Points (with outward normals) of one clause, for checks: ``(X, normals)``.
+
+    Columns follow ``spec.variables``; rejected points are dropped, so fewer
+    than ``n`` may come back.
+    """
+    if support.region == "initial":
+        space, normals = geometry.sample_interior(n, rng), np.zeros((n, geometry.dim))
+        times = np.full((n, 1), spec.time.start)
+    else:
+        if support.region == "face":
+            space, normals = geometry.sample_face(support.axis, support.side, n, rng)
+        else:
+            space, normals = geometry.sample_boundary(n, rng)
+        times = spec.time.start + (spec.time.end - spec.time.start) * rng.random((n, 1)) if spec.time else None
+    X = np.hstack([space, times]) if times is not None else space
+    env = {symbol(v): X[:, i] for i, v in enumerate(spec.variables)}
+    keep = np.ones(n, dtype=bool)
+    for relation in support.relations:
+        keep &= _holds(relation, env, n, constants)
+    return X[keep], normals[keep]
+
+
+def _data_columns(c: Condition, spec: Spec) -> tuple[tuple[str, str], ...]:
+    """Map each variable and observed unknown to a column of the data file."""
+    mapping = dict(c.columns)
+    for key in mapping:
+        if key not in spec.variables and key not in spec.unknowns:
+            raise SpecError(f"`columns` maps `{key}`, which is neither a variable nor an unknown", c.loc)
+    if c.data.suffix.lower() == ".csv":
+        with open(c.data, newline="", encoding="utf-8") as fh:
+            header = next(csv.reader(fh), [])
+        available = [h.strip() for h in header]
+    else:
+        with np.load(c.data) as npz:
+            available = list(npz.files)
+    resolved = []
+    for name in (*spec.variables, *spec.unknowns):
+        column = mapping.get(name, name)
+        if column in available:
+            resolved.append((name, column))
+        elif name in spec.variables or name in mapping:
+            raise SpecError(
+                f"data file `{c.data.name}` has no column `{column}` for `{name}` (columns: {', '.join(available)})",
+                c.loc,
+            )
+    if not any(name in spec.unknowns for name, _ in resolved):
+        raise SpecError(f"data file `{c.data.name}` has no column for any unknown ({', '.join(spec.unknowns)})", c.loc)
+    return tuple(resolved)
+
+
+def _check_unknowns_used(spec: Spec, terms: list[Term]) -> None:
+    used = set()
+    for t in terms:
+        if t.kind == "equation":
+            used |= {f.func.__name__ for f in t.residual.atoms(sympy.core.function.AppliedUndef)}
+    for name, loc in zip(spec.unknowns, spec.unknown_locs):
+        if name not in used:
+            raise SpecError(f"unknown `{name}` appears in no equation", loc)
+
+
+def check_exact_solution(problem: SymbolicProblem, geometry: Geometry) -> list[SpecWarning]:
+    """Warn where `exact` does not satisfy an equation or condition."""
+    spec = problem.spec
+    params = {symbol(p.name): sympy.Float(p.true) for p in spec.parameters if p.true is not None}
+    if len(params) < len(spec.parameters) or set(problem.exact) != set(problem.unknowns):
+        return []  # not everything is known: nothing to check
+    variables = tuple(symbol(v) for v in problem.variables)
+    spatial = tuple(symbol(v) for v in problem.spatial)
+    constants = {symbol(k): v for k, v in problem.constants.items()}
+    normals = tuple(sympy.Symbol(f"__normal{i}", real=True) for i in range(len(spatial)))
+    replacements = {sympy.Function(u, real=True)(*variables): problem.exact[u] for u in problem.unknowns}
+    rng = np.random.default_rng(0)
+    warnings = []
+    for term in problem.terms:
+        if term.residual is None:
+            continue
+        residual = expand_laplacians(term.residual, spatial)
+        residual = residual.replace(
+            lambda e: isinstance(e, NormalDerivative),
+            lambda e: sympy.Add(*(n * sympy.diff(e.args[0], s) for n, s in zip(normals, spatial))),
+        )
+        residual = residual.xreplace(replacements).doit().xreplace(constants).xreplace(params)
+        if term.kind == "equation":
+            space = geometry.sample_interior(CHECK_POINTS, rng)
+            X, N = space, np.zeros_like(space)
+            if spec.time:
+                X = np.hstack([space, spec.time.start + (spec.time.end - spec.time.start) * rng.random((CHECK_POINTS, 1))])
+        else:
+            samples = [sample_support(s, spec, geometry, CHECK_POINTS, rng, problem.constants) for s in term.supports]
+            X = np.vstack([x for x, _ in samples])
+            N = np.vstack([n for _, n in samples])
+        env = {v: X[:, i] for i, v in enumerate(variables)} | {n: N[:, i] for i, n in enumerate(normals)}
+        try:
+            values = evaluate(residual, env, len(X))
+            scale = max(1.0, *(float(np.max(np.abs(evaluate(a, env, len(X))))) for a in sympy.Add.make_args(residual)))
+        except (TypeError, KeyError):
+            continue  # a function we cannot evaluate numerically: skip the check
+        worst = int(np.nanargmax(np.abs(values))) if len(values) else 0
+        if len(values) and not np.abs(values[worst]) <= EXACT_TOLERANCE * scale:
+            at = ", ".join(f"{v}={X[worst, i]:.3g}" for i, v in enumerate(problem.variables))
+            warnings.append(
+                SpecWarning(
+                    f"`exact` does not satisfy {term.kind} `{term.name}`: residual {values[worst]:.3g} at ({at})",
+                    term.loc,
+                )
+            )
+    return warnings
