@@ -1,3 +1,21 @@
-"""pdec: a declarative PDE-spec compiler for physics-informed neural networks."""
+"""pdec: a declarative PDE-spec compiler for physics-informed neural networks.
+
+>>> import pdec
+>>> problem = pdec.compile("specs/heat.yaml")   # parse, check, emit, import
+>>> problem.derivatives(X)                      # every derivative, one Taylor pass
+"""
 
 __version__ = "0.1.0"
+
+from .errors import PdecError, SpecError, SpecWarning  # noqa: E402
+from .spec.load import load_spec  # noqa: E402
+
+
+def compile(spec, **kwargs):
+    """Compile a spec to a torch `Problem` (see `pdec.api.compile`)."""
+    from .api import compile as _compile
+
+    return _compile(spec, **kwargs)
+
+
+__all__ = ["compile", "load_spec", "PdecError", "SpecError", "SpecWarning", "__version__"]

@@ -14,7 +14,6 @@ import traceback
 from . import __version__
 from .errors import PdecError, SpecError
 from .frontend import compile_spec
-from .show import describe
 
 EXIT_SPEC_ERROR = 2
 EXIT_INTERNAL = 1
@@ -39,6 +38,8 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
+    from .show import describe  # imports torch: only `show` pays for it
+
     compiled = compile_spec(args.spec)
     for warning in compiled.problem.warnings:
         print(warning.format(), file=sys.stderr)

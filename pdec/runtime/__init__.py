@@ -1,0 +1,1 @@
+"""What emitted code runs on besides the Taylor runtime (torch, numpy, stdlib only)."""
