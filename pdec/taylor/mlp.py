@@ -1,0 +1,530 @@
+"""TaylorMLP: an MLP that evaluates every planned derivative in one forward pass.
+
+A Taylor-mode pass (REFERENCES §1) carries a stacked tensor ``Z[S, N, width]``
+of coefficient streams (``streams.py``). Linear layers apply their one weight
+matrix to all streams in one matmul, with the bias on the value stream only;
+an activation combines the streams with its derivatives at the value
+(Faà di Bruno). The network is thus a forward network with weights shared
+over streams, which is what KFAC for PINN losses exploits (Dangel, Müller &
+Zeinhofer 2024; ``kfac_record.py``).
+
+Two runtimes give the same numbers:
+
+* the *fused* runtime for plans of order ≤ 2 (value, first derivatives,
+  collapsed second-order streams such as the forward Laplacian): one
+  ``torch.autograd.Function`` for the whole network, with a hand-written
+  backward that updates its buffers in place and reuses them between calls,
+  so a training step allocates no stream-sized tensors after the first;
+* the *generic* runtime (any plan, orders ≤ 4): plain differentiable torch
+  operations, so it also supports double backward and ``torch.func``.
+
+Both exploit that the first-order streams after the first layer are ``W v``,
+constant over the points (one small matmul instead of ``R·N`` rows), and that
+streams of order ≥ 2 are zero at the input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import torch
+from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
+
+from .activations import ActivationFn, resolve_activation
+from .operators import Operator
+from .streams import StreamPlan
+
+
+class TaylorLinear(nn.Linear):
+    """``nn.Linear`` that can also act on stacked streams ``[S, N, in]``.
+
+    ``kfac_slot`` is ``None`` except inside ``pdec.taylor.kfac_record.record``,
+    which sets it to an object that captures this layer's input streams and
+    output gradients; when it is ``None`` nothing is captured or hooked.
+    """
+
+    def __init__(self, in_features: int, out_features: int, *, dtype: torch.dtype, device=None) -> None:
+        super().__init__(in_features, out_features, bias=True, dtype=dtype, device=device)
+        self.kfac_slot = None
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = nn.functional.linear(x, self.weight, self.bias)
+        if self.kfac_slot is not None:
+            self.kfac_slot.capture(x.unsqueeze(0), out.unsqueeze(0))
+        return out
+
+    def forward_streams(self, z: Tensor) -> Tensor:
+        """``[S, N, in] -> [S, N, out]``: one matmul for all streams, bias on stream 0."""
+        out = z.matmul(self.weight.T)
+        out[0] += self.bias
+        if self.kfac_slot is not None:
+            self.kfac_slot.capture(z, out)
+        return out
+
+
+class TaylorMLP(nn.Module):
+    """A tanh (or other) MLP ``[N, n_in] -> [N, n_out]`` with a Taylor-mode pass.
+
+    Weights are Glorot/Xavier-normal and biases zero, so ``torch.manual_seed``
+    fixes the initialisation; the output layer is linear.
+
+    >>> from pdec.taylor import Laplacian, Partial, plan_streams
+    >>> net = TaylorMLP(2, [16, 16], 1)
+    >>> plan = plan_streams([Partial(()), Laplacian((0, 1))], n_inputs=2)
+    >>> out = net.taylor(torch.rand(8, 2, dtype=torch.float64), plan)
+    >>> out[Laplacian((0, 1))].shape
+    torch.Size([8, 1])
+    """
+
+    def __init__(
+        self,
+        n_in: int,
+        hidden: Sequence[int],
+        n_out: int,
+        activation: str | ActivationFn = "tanh",
+        *,
+        dtype: torch.dtype = torch.float64,
+        device: torch.device | str | None = None,
+    ) -> None:
+        super().__init__()
+        if not hidden:
+            raise ValueError("TaylorMLP needs at least one hidden layer")
+        sizes = [n_in, *hidden, n_out]
+        self.layers = nn.ModuleList(
+            TaylorLinear(a, b, dtype=dtype, device=device) for a, b in zip(sizes[:-1], sizes[1:])
+        )
+        for layer in self.layers:
+            nn.init.xavier_normal_(layer.weight)
+            nn.init.zeros_(layer.bias)
+        self.n_in, self.n_out = n_in, n_out
+        self.activation = resolve_activation(activation)
+        self.activation_name = activation if isinstance(activation, str) else getattr(activation, "__name__", "custom")
+        self._workspace = _Workspace()
+        self._compiled: dict[StreamPlan, _Compiled] = {}
+
+    def linear_layers(self) -> list[TaylorLinear]:
+        """The linear layers in order (KFAC builds one Kronecker factor pair per layer)."""
+        return list(self.layers)
+
+    def forward(self, X: Tensor) -> Tensor:
+        """Plain value pass, no streams."""
+        for layer in self.layers[:-1]:
+            X = self.activation(layer(X), 0)[0]
+        return self.layers[-1](X)
+
+    def taylor(
+        self,
+        X: Tensor,
+        plan: StreamPlan,
+        generator: torch.Generator | None = None,
+        *,
+        fused: bool | None = None,
+    ) -> dict[Operator, Tensor]:
+        """Every operator of ``plan`` at the points ``X [N, n_in]``, each ``[N, n_out]``.
+
+        One pass over ``plan.n_streams`` stacked streams. Randomized Laplacians
+        draw fresh Rademacher directions ``v_s ∈ {±1}^D`` from ``generator``
+        on every call; the estimate ``(1/S) Σ_s v_sᵀ H v_s`` is unbiased for
+        ``tr H`` with variance ``2 Σ_{i≠j} H_ij² / S`` per point and output
+        (Hutchinson 1990; Hu et al. 2024).
+
+        ``fused=None`` uses the fused runtime when the plan has order ≤ 2 and
+        no ``torch.func`` transform is active; its backward is written by hand
+        and supports neither double backward (``create_graph``) nor a second
+        backward through the same graph. Pass ``fused=False`` for those.
+        """
+        if X.dim() != 2 or X.shape[1] != self.n_in:
+            raise ValueError(f"expected X of shape [N, {self.n_in}], got {list(X.shape)}")
+        if plan.n_inputs != self.n_in:
+            raise ValueError(f"plan is for {plan.n_inputs} inputs, network has {self.n_in}")
+        compiled = self._compiled.get(plan)
+        if compiled is None:
+            compiled = self._compiled[plan] = _Compiled.from_plan(plan)
+        if plan.n_streams == 1:
+            Z = self.forward(X).unsqueeze(0)
+        else:
+            dirs = _directions(plan, generator, X)
+            can_fuse = plan.max_order <= 2 and not torch._C._are_functorch_transforms_active()
+            if fused and not can_fuse:
+                raise ValueError("the fused runtime needs a plan of order ≤ 2 and no torch.func transform")
+            if can_fuse if fused is None else fused:
+                Z = self._taylor_fused(X, dirs, compiled)
+            else:
+                Z = self._taylor_generic(X, dirs, compiled)
+        return {op: _combine(Z, combo) for op, combo in compiled.outputs}
+
+    def release_workspace(self) -> None:
+        """Free the stream buffers the fused runtime keeps between calls."""
+        self._workspace.clear()
+
+    # -- generic runtime ---------------------------------------------------
+
+    def _taylor_generic(self, X: Tensor, dirs: Tensor, c: _Compiled) -> Tensor:
+        first = self.layers[0]
+        N = X.shape[0]
+        if first.kfac_slot is not None:  # KFAC wants the full input streams of layer 1
+            zeros = X.new_zeros(c.n_streams - 1 - c.n_first, N, self.n_in)
+            h = list(first.forward_streams(torch.cat([X[None], dirs[:, None, :].expand(-1, N, -1), zeros])))
+        else:
+            V = dirs @ first.weight.T  # first-order streams: W v_r, constant over points
+            h = [first(X), *V[:, None, :].unbind(0)] + [None] * (c.n_streams - 1 - c.n_first)
+        Z = _activate_generic(h, c, self.activation)
+        for layer in self.layers[1:-1]:
+            Z = _activate_generic(list(layer.forward_streams(Z)), c, self.activation)
+        return self.layers[-1].forward_streams(Z)
+
+    # -- fused runtime -----------------------------------------------------
+
+    def _taylor_fused(self, X: Tensor, dirs: Tensor, c: _Compiled) -> Tensor:
+        params = [p for layer in self.layers for p in (layer.weight, layer.bias)]
+        slots = [layer.kfac_slot for layer in self.layers]
+        needs_grad = torch.is_grad_enabled() and (X.requires_grad or any(p.requires_grad for p in params))
+        run = _FusedRun(c, self.activation, self._workspace, slots if any(slots) else None, needs_grad)
+        return _FusedSecondOrder.apply(run, X, dirs, *params)
+
+
+# --------------------------------------------------------------------------
+# helpers shared by both runtimes
+
+
+def _directions(plan: StreamPlan, generator: torch.Generator | None, X: Tensor) -> Tensor:
+    """Input seeds ``[R, n_in]`` of the first-order streams: unit vectors, or
+    Rademacher vectors over a randomized Laplacian's columns, drawn now."""
+    draws = []
+    for group in plan.random_groups:
+        device = generator.device if generator is not None else X.device
+        signs = torch.randint(0, 2, (group.samples, len(group.over)), generator=generator, device=device)
+        draws.append((2 * signs - 1).to(dtype=X.dtype, device=X.device))
+    dirs = X.new_zeros(plan.n_first, plan.n_inputs)
+    for r, s in enumerate(plan.streams[1 : plan.n_first + 1]):
+        if s.column is not None:
+            dirs[r, s.column] = 1
+        else:
+            g, j = s.random
+            dirs[r, list(plan.random_groups[g].over)] = draws[g][j]
+    return dirs
+
+
+def _combine(Z: Tensor, combo: tuple[tuple[int, float], ...]) -> Tensor:
+    (s0, c0), *rest = combo
+    out = Z[s0] if c0 == 1 else c0 * Z[s0]
+    for s, c in rest:
+        out = out + c * Z[s]
+    return out
+
+
+@dataclass(frozen=True)
+class _Quadratic:
+    """``Σ_ij C_ij h_i h_j`` over the first-order streams (local indices), split
+    into runs of equal diagonal coefficients and off-diagonal terms."""
+
+    diag: tuple[tuple[int, int, float], ...]  # (start, stop, coef)
+    off: tuple[tuple[int, int, float], ...]  # (i, j, coef), i < j
+
+    @staticmethod
+    def from_rule(rule) -> _Quadratic:
+        diag: list[list] = []
+        off = []
+        for t in rule:
+            i, j = (f - 1 for f in t.factors)
+            if i != j:
+                off.append((i, j, float(t.coef)))
+            elif diag and diag[-1][1] == i and diag[-1][2] == float(t.coef):
+                diag[-1][1] = i + 1
+            else:
+                diag.append([i, i + 1, float(t.coef)])
+        return _Quadratic(tuple(tuple(d) for d in diag), tuple(off))
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    """A plan turned into what the runtimes index by: floats, local indices."""
+
+    n_streams: int
+    n_first: int
+    max_order: int
+    rules: tuple[tuple[tuple[int, float, tuple[int, ...]], ...], ...]  # per stream
+    quads: tuple[_Quadratic, ...]  # order-2 streams, for the fused runtime
+    outputs: tuple[tuple[Operator, tuple[tuple[int, float], ...]], ...]
+
+    @staticmethod
+    def from_plan(plan: StreamPlan) -> _Compiled:
+        rules = tuple(tuple((t.m, float(t.coef), t.factors) for t in s.rule) for s in plan.streams)
+        quads = ()
+        if plan.max_order <= 2:
+            quads = tuple(_Quadratic.from_rule(s.rule) for s in plan.streams[plan.n_first + 1 :])
+        outputs = tuple((op, tuple((s, float(c)) for s, c in combo)) for op, combo in plan.outputs)
+        return _Compiled(plan.n_streams, plan.n_first, plan.max_order, rules, quads, outputs)
+
+
+def _activate_generic(h: list[Tensor | None], c: _Compiled, act: ActivationFn) -> Tensor:
+    """Faà di Bruno at every unit: ``a_s = σ'h_s + Σ_terms coef σ^(m) Π h_f``.
+
+    ``h[s]`` may broadcast against the value (first-order streams of layer 1
+    are ``[1, W]``) or be ``None`` (a zero stream of order ≥ 2 at layer 1).
+    """
+    derivs = act(h[0], c.max_order)
+    d1 = derivs[1]
+    out = [derivs[0]]
+    for s in range(1, c.n_streams):
+        acc = d1 * h[s] if h[s] is not None else None
+        for m, coef, factors in c.rules[s]:
+            if any(h[f] is None for f in factors):
+                continue  # a zero stream (order ≥ 2 at the first layer)
+            term = derivs[m] * coef if coef != 1 else derivs[m]
+            for f in factors:
+                term = term * h[f]
+            acc = term if acc is None else acc + term
+        out.append(acc.expand_as(derivs[0]))
+    return torch.stack(out)
+
+
+# --------------------------------------------------------------------------
+# fused second-order runtime
+
+
+class _Workspace:
+    """Stream-sized buffers kept between fused calls.
+
+    A fresh ``[S, N, width]`` tensor costs page faults on first touch (a
+    quarter of a training step at width 256 on a 2-core CPU), so buffers a
+    finished backward no longer needs are kept and handed out again. Buffers
+    not used for a few calls are dropped, so shapes that stop occurring do not
+    pin memory.
+    """
+
+    KEEP_CALLS = 4
+
+    def __init__(self) -> None:
+        self.free: dict[tuple, list[tuple[int, Tensor]]] = {}
+        self.calls = 0
+
+    def take(self, shape: Sequence[int], like: Tensor) -> Tensor:
+        key = (tuple(shape), like.dtype, like.device)
+        pool = self.free.get(key)
+        if pool:
+            return pool.pop()[1]
+        return torch.empty(key[0], dtype=like.dtype, device=like.device)
+
+    def give(self, tensors: Sequence[Tensor]) -> None:
+        for t in tensors:
+            self.free.setdefault((tuple(t.shape), t.dtype, t.device), []).append((self.calls, t))
+
+    def tick(self) -> None:
+        self.calls += 1
+        oldest = self.calls - self.KEEP_CALLS
+        for key in list(self.free):
+            self.free[key] = [(c, t) for c, t in self.free[key] if c >= oldest]
+            if not self.free[key]:
+                del self.free[key]
+
+    def clear(self) -> None:
+        self.free.clear()
+
+
+@dataclass
+class _FusedRun:
+    """Everything the fused Function needs besides tensors."""
+
+    c: _Compiled
+    act: ActivationFn
+    workspace: _Workspace
+    slots: list | None
+    needs_grad: bool
+
+
+def _stream_dot(X: Tensor, Y: Tensor, out: Tensor, tmp: Tensor) -> Tensor:
+    """``out = Σ_r X_r ⊙ Y_r`` over the leading (stream) dimension, with the
+    products written into the flat scratch buffer ``tmp``."""
+    if X.shape[0] == 0:
+        return out.zero_()
+    shape = torch.broadcast_shapes(X.shape, Y.shape)
+    prod = tmp[: shape.numel()].view(shape)
+    torch.mul(X, Y, out=prod)
+    return torch.sum(prod, 0, out=out)
+
+
+def _quad_value(F: Tensor, quad: _Quadratic, out: Tensor, tmp: Tensor) -> Tensor:
+    """``out = Σ_ij C_ij F_i ⊙ F_j`` for the first-order block ``F [R, …]``."""
+    out.zero_()
+    part = torch.empty_like(out)
+    for a, b, coef in quad.diag:
+        _stream_dot(F[a:b], F[a:b], part, tmp)
+        out.add_(part, alpha=coef)
+    for i, j, coef in quad.off:
+        out.addcmul_(F[i], F[j], value=coef)
+    return out
+
+
+def _quad_grad(G: Tensor, F: Tensor, w: Tensor, quad: _Quadratic) -> None:
+    """``G_i += w ⊙ ∂/∂F_i Σ C F F`` in place."""
+    for a, b, coef in quad.diag:
+        G[a:b].addcmul_(F[a:b], w, value=2 * coef)
+    for i, j, coef in quad.off:
+        G[i].addcmul_(F[j], w, value=coef)
+        G[j].addcmul_(F[i], w, value=coef)
+
+
+def _fused_activation(
+    h0: Tensor, F: Tensor, H2: Tensor | None, A: Tensor, c: _Compiled, act: ActivationFn, tmp: Tensor
+) -> list[Tensor]:
+    """Write ``σ`` of the streams ``[h0; F; H2]`` into ``A``; return the quadratic
+    forms ``Q_q = Σ C^q_ij F_i F_j`` (kept for the backward pass).
+
+    ``F`` is ``[R, N, W]``, or ``[R, 1, W]`` after the first layer; ``H2`` is
+    ``None`` after the first layer (streams of order 2 start at zero).
+    """
+    R = c.n_first
+    s0, s1, s2 = act(h0, 2)
+    A[0].copy_(s0)
+    torch.mul(F, s1, out=A[1 : R + 1])
+    Qs = []
+    for q, quad in enumerate(c.quads):
+        Q = _quad_value(F, quad, h0.new_empty(F.shape[1:]), tmp)
+        out = A[R + 1 + q]
+        if H2 is None:
+            torch.mul(s2, Q, out=out)
+        else:
+            torch.mul(H2[q], s1, out=out)
+            out.addcmul_(s2, Q)
+        Qs.append(Q)
+    return Qs
+
+
+def _fused_activation_backward(
+    GA: Tensor, h0: Tensor, F: Tensor, H2: Tensor | None, Qs: list[Tensor], c: _Compiled, act: ActivationFn, tmp: Tensor
+) -> None:
+    """Turn ``GA`` (gradient w.r.t. the activation's output streams) in place
+    into the gradient w.r.t. its input streams:
+
+    ``g_h0 = σ'g0 + σ''(Σ_r g_r h_r + Σ_q g_q h_q) + σ'''Σ_q g_q Q_q``,
+    ``g_hr = σ'g_r + Σ_q σ''g_q ∂Q_q/∂h_r``, ``g_hq = σ'g_q``.
+    """
+    R = c.n_first
+    _, s1, s2, s3 = act(h0, 3)
+    g0, G1, G2 = GA[0], GA[1 : R + 1], GA[R + 1 :]
+    t = _stream_dot(G1, F, torch.empty_like(g0), tmp)
+    u = torch.zeros_like(g0)
+    for q in range(len(c.quads)):
+        if H2 is not None:
+            t.addcmul_(G2[q], H2[q])
+        u.addcmul_(G2[q], Qs[q])
+    gh0 = s1 * g0
+    gh0.addcmul_(s2, t).addcmul_(s3, u)
+    weights = [s2 * G2[q] for q in range(len(c.quads))]
+    G1.mul_(s1)
+    for quad, w in zip(c.quads, weights):
+        _quad_grad(G1, F, w, quad)
+    G2.mul_(s1)
+    g0.copy_(gh0)
+
+
+class _FusedSecondOrder(torch.autograd.Function):
+    """The whole Taylor pass of an order-≤2 plan, with a hand-written backward.
+
+    Buffers: ``H_l`` (pre-activation streams, layers ≥ 2) and ``A_l``
+    (post-activation streams) per hidden layer, saved for backward; the
+    backward turns gradients in place (``_fused_activation_backward``) and
+    ping-pongs between two gradient buffers. All come from the model's
+    workspace and go back to it when backward has finished.
+    """
+
+    @staticmethod
+    def forward(ctx, run: _FusedRun, X: Tensor, dirs: Tensor, *params: Tensor) -> Tensor:
+        c, act, ws = run.c, run.act, run.workspace
+        ws.tick()
+        weights, biases = params[0::2], params[1::2]
+        S, R, N = c.n_streams, c.n_first, X.shape[0]
+        n_hidden = len(weights) - 1
+        widest = max(w.shape[0] for w in weights[:-1])
+        tmp = ws.take((max(1, R * N * widest),), X)
+        first_h0 = torch.addmm(biases[0], X, weights[0].T)
+        V = dirs @ weights[0].T  # first-order streams W v_r, constant over points
+        h0, F, H2 = first_h0, V[:, None, :], None
+        Hs: list[Tensor] = []
+        As: list[Tensor] = []
+        Qss: list[list[Tensor]] = []
+        for l in range(n_hidden):
+            if l > 0:
+                H = ws.take((S, N, weights[l].shape[0]), X)
+                torch.mm(As[-1].view(S * N, -1), weights[l].T, out=H.view(S * N, -1))
+                H[0] += biases[l]
+                Hs.append(H)
+                h0, F, H2 = H[0], H[1 : R + 1], H[R + 1 :]
+            A = ws.take((S, N, weights[l].shape[0]), X)
+            Qss.append(_fused_activation(h0, F, H2, A, c, act, tmp))
+            As.append(A)
+        Z = torch.mm(As[-1].view(S * N, -1), weights[-1].T).view(S, N, -1)
+        Z[0] += biases[-1]
+        if run.slots is not None:
+            zeros = X.new_zeros(S - 1 - R, N, X.shape[1])
+            inputs = [torch.cat([X[None], dirs[:, None, :].expand(-1, N, -1), zeros])] + [a.clone() for a in As]
+            for slot, a in zip(run.slots, inputs):
+                if slot is not None:
+                    slot.save_input(a)
+        if run.needs_grad:
+            ctx.save_for_backward(X, dirs, *params)
+            ctx.run, ctx.first_h0, ctx.V, ctx.Hs, ctx.As, ctx.Qss, ctx.tmp = run, first_h0, V, Hs, As, Qss, tmp
+        else:
+            ws.give([tmp, *Hs, *As])
+        return Z
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, gZ: Tensor):
+        if ctx.run is None:
+            raise RuntimeError(
+                "the fused Taylor pass was already backpropagated; its buffers are reused. "
+                "Call model.taylor(..., fused=False) to backpropagate twice."
+            )
+        run, c = ctx.run, ctx.run.c
+        act, ws = run.act, run.workspace
+        X, dirs, *params = ctx.saved_tensors
+        weights = params[0::2]
+        S, R, N = c.n_streams, c.n_first, X.shape[0]
+        n_hidden = len(weights) - 1
+        As, Hs, Qss, tmp = ctx.As, ctx.Hs, ctx.Qss, ctx.tmp
+        need = ctx.needs_input_grad
+        grads: list[Tensor | None] = [None] * len(params)
+        slots = run.slots or [None] * len(weights)
+
+        gZ = gZ.contiguous()
+        if slots[-1] is not None:
+            slots[-1].save_grad(gZ.clone())
+        if need[3 + 2 * n_hidden]:
+            grads[2 * n_hidden] = gZ.view(S * N, -1).T @ As[-1].view(S * N, -1)
+        if need[4 + 2 * n_hidden]:
+            grads[2 * n_hidden + 1] = gZ[0].sum(0)
+        GA = ws.take(As[-1].shape, X)
+        torch.mm(gZ.view(S * N, -1), weights[-1], out=GA.view(S * N, -1))
+        spent = [tmp, *Hs, *As]
+        for l in range(n_hidden - 1, -1, -1):
+            if l > 0:
+                H = Hs[l - 1]
+                h0, F, H2 = H[0], H[1 : R + 1], H[R + 1 :]
+            else:
+                h0, F, H2 = ctx.first_h0, ctx.V[:, None, :], None
+            _fused_activation_backward(GA, h0, F, H2, Qss[l], c, act, tmp)
+            if slots[l] is not None:
+                slots[l].save_grad(GA.clone())
+            if l > 0:
+                if need[3 + 2 * l]:
+                    grads[2 * l] = GA.view(S * N, -1).T @ As[l - 1].view(S * N, -1)
+                if need[4 + 2 * l]:
+                    grads[2 * l + 1] = GA[0].sum(0)
+                GA_in = ws.take(As[l - 1].shape, X)
+                torch.mm(GA.view(S * N, -1), weights[l], out=GA_in.view(S * N, -1))
+                spent.append(GA)
+                GA = GA_in
+        # layer 1: value stream from X, first-order streams from the constant seeds
+        if need[3]:
+            grads[0] = GA[0].T @ X + GA[1 : R + 1].sum(1).T @ dirs
+        if need[4]:
+            grads[1] = GA[0].sum(0)
+        grad_X = GA[0] @ weights[0] if need[1] else None
+        spent.append(GA)
+        ctx.run = ctx.first_h0 = ctx.V = ctx.Hs = ctx.As = ctx.Qss = ctx.tmp = None
+        ws.give(spent)
+        return (None, grad_X, None, *grads)
