@@ -115,13 +115,14 @@ class _Slot:
         self.rec.g = g.detach()
 
     def capture(self, a: Tensor, out: Tensor) -> None:
-        """Keep ``a`` and hook ``out`` (a tensor hook, gone with the graph)."""
-        self.save_input(a)
+        """Keep ``a`` and hook ``out`` (a tensor hook, gone with the graph);
+        a plain pass (``[N, features]``) is stored as one stream."""
+        self.save_input(a if a.dim() == 3 else a.unsqueeze(0))
         if out.requires_grad:
             out.register_hook(self._on_grad)
 
     def _on_grad(self, g: Tensor) -> None:
-        self.save_grad(g)
+        self.save_grad(g if g.dim() == 3 else g.unsqueeze(0))
 
 
 @contextmanager

@@ -25,6 +25,7 @@ streams of order ≥ 2 are zero at the input.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -52,7 +53,7 @@ class TaylorLinear(nn.Linear):
     def forward(self, x: Tensor) -> Tensor:
         out = nn.functional.linear(x, self.weight, self.bias)
         if self.kfac_slot is not None:
-            self.kfac_slot.capture(x.unsqueeze(0), out.unsqueeze(0))
+            self.kfac_slot.capture(x, out)
         return out
 
     def forward_streams(self, z: Tensor) -> Tensor:
@@ -340,8 +341,8 @@ def _stream_dot(X: Tensor, Y: Tensor, out: Tensor, tmp: Tensor) -> Tensor:
     products written into the flat scratch buffer ``tmp``."""
     if X.shape[0] == 0:
         return out.zero_()
-    shape = torch.broadcast_shapes(X.shape, Y.shape)
-    prod = tmp[: shape.numel()].view(shape)
+    shape = [max(a, b) for a, b in zip(X.shape, Y.shape)]  # same rank; one may be 1
+    prod = tmp[: math.prod(shape)].view(shape)
     torch.mul(X, Y, out=prod)
     return torch.sum(prod, 0, out=out)
 
