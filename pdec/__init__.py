@@ -18,4 +18,11 @@ def compile(spec, **kwargs):
     return _compile(spec, **kwargs)
 
 
-__all__ = ["compile", "load_spec", "PdecError", "SpecError", "SpecWarning", "__version__"]
+def solve(spec, **kwargs):
+    """Train a spec like `pdec solve`; returns summary, problem and run directory (see `pdec.api.solve`)."""
+    from .api import solve as _solve
+
+    return _solve(spec, **kwargs)
+
+
+__all__ = ["compile", "solve", "load_spec", "PdecError", "SpecError", "SpecWarning", "__version__"]

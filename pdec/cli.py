@@ -47,6 +47,52 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
+STATUS_EXIT = {"completed": 0, "time-limit": 0, "interrupted": 130, "diverged": 1}
+
+
+def _solve(args: argparse.Namespace) -> int:
+    import json
+
+    from .report.progress import RichReporter
+    from .api import solve
+
+    reporter = None if args.quiet or args.json else RichReporter(args.spec)
+    result = solve(
+        args.spec,
+        steps=args.steps,
+        max_time=args.max_time,
+        optimizer=args.optimizer,
+        device=args.device,
+        dtype=args.dtype,
+        seed=args.seed,
+        out=args.out,
+        resume=args.resume,
+        settings=args.set,
+        reporter=reporter,
+    )
+    if args.json:
+        print(json.dumps(result.summary, indent=2))
+    elif not args.quiet:
+        print(f"run directory: {result.run_dir}", file=sys.stderr)
+    return STATUS_EXIT[result.summary["status"]]
+
+
+def _codegen(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .codegen.emit import emit_module
+    from .codegen.standalone import standalone_script
+    from .runtime.rundir import write_atomic
+    from .spec.load import load_spec
+
+    compiled = compile_spec(load_spec(args.spec, args.set))
+    script = standalone_script(emit_module(compiled))
+    out = Path(args.output)
+    write_atomic(out, script.encode())
+    print(f"wrote {out} ({len(script.splitlines())} lines): python {out} --help", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pdec", description="Compile PDE specs into physics-informed neural networks.")
     parser.add_argument("--version", action="version", version=f"pdec {__version__}")
@@ -61,6 +107,27 @@ def build_parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", help="print the compiled problem and its Taylor streams")
     show.add_argument("spec", metavar="SPEC")
     show.set_defaults(run=_show)
+
+    solve = sub.add_parser("solve", help="train the PINN of a spec and write its run directory")
+    solve.add_argument("spec", metavar="SPEC")
+    solve.add_argument("--steps", type=int, help="optimizer steps (training.steps)")
+    solve.add_argument("--max-time", type=float, metavar="SECONDS", help="stop cleanly after this wall-clock time")
+    solve.add_argument("--optimizer", help="training.optimizer: adam, lbfgs, adam+lbfgs, …")
+    solve.add_argument("--device", help="auto, cpu or cuda")
+    solve.add_argument("--dtype", help="float32 or float64")
+    solve.add_argument("--seed", type=int)
+    solve.add_argument("--out", metavar="DIR", help="run directory (default runs/<name>)")
+    solve.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in the run directory")
+    solve.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE", help="override a spec setting")
+    solve.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    solve.add_argument("--json", action="store_true", help="print summary.json to stdout")
+    solve.set_defaults(run=_solve)
+
+    codegen = sub.add_parser("codegen", help="write a standalone training script (torch and numpy only)")
+    codegen.add_argument("spec", metavar="SPEC")
+    codegen.add_argument("-o", "--output", required=True, metavar="FILE.py")
+    codegen.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE", help="override a spec setting")
+    codegen.set_defaults(run=_codegen)
     return parser
 
 

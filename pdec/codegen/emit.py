@@ -12,6 +12,7 @@ number from a parsed value.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 
 import sympy
@@ -131,6 +132,78 @@ class _Emitter:
         lines.append(f"    return [{values}][: order + 1]")
         return lines
 
+    def selector(self, term: Term, index: int, relations) -> list[str]:
+        """A predicate over points: which of the sampled support points a clause keeps."""
+        name = self.namer.function("select", f"{term.name}_{index}")
+        bindings = self._variable_bindings()
+        names = {atom: ident for atom, (ident, _) in bindings.items()}
+        lines = [f"def {name}(X):", f'    """Points of `{term.name}` where {" and ".join(str(r) for r in relations)}."""']
+        used = set().union(*((r.lhs - r.rhs).free_symbols for r in relations))
+        for atom, (ident, source) in sorted(bindings.items(), key=lambda kv: kv[1][0]):
+            if atom in used:
+                lines.append(f"    {ident} = {source}")
+        tests = []
+        for r in relations:
+            lhs, rhs = to_torch(self._fold(r.lhs), names), to_torch(self._fold(r.rhs), names)
+            tol = f"1e-9 * (1.0 + abs({rhs}))" if not self._fold(r.rhs).free_symbols else f"1e-9 * (1.0 + torch.abs({rhs}))"
+            tests.append(
+                {
+                    "=": f"(torch.abs(({lhs}) - ({rhs})) <= {tol})",
+                    "<": f"(({lhs}) < ({rhs}) - {tol})",
+                    "<=": f"(({lhs}) <= ({rhs}) + {tol})",
+                    ">": f"(({lhs}) > ({rhs}) + {tol})",
+                    ">=": f"(({lhs}) >= ({rhs}) - {tol})",
+                }[r.op]
+            )
+        lines.append(f"    return {' & '.join(tests)}")
+        return lines
+
+    def sampling(self) -> list[str]:
+        spec, problem = self.c.spec, self.problem
+        d = spec.domain
+        if d.shape == "ball":
+            domain = {"shape": "ball", "center": tuple(float(c) for c in d.center), "radius": float(d.radius)}
+        else:
+            domain = {"shape": "box", "lo": tuple(float(b[0]) for b in d.bounds), "hi": tuple(float(b[1]) for b in d.bounds)}
+        time = (float(spec.time.start), float(spec.time.end)) if spec.time else None
+        out: list[str] = []
+        supports: dict[str, list[str]] = {}
+        for term in problem.conditions:
+            if term.kind not in ("boundary", "initial"):
+                continue
+            entries = []
+            for i, s in enumerate(term.supports):
+                fn = "None"
+                if s.relations:
+                    lines = self.selector(term, i, s.relations)
+                    fn = lines[0][4 : lines[0].index("(")]
+                    out += lines + ["", ""]
+                entries.append(f"({_literal(s.region)}, {_literal(s.axis)}, {_literal(s.side)}, {fn})")
+            supports[term.name] = entries
+        out.append(f"DOMAIN = {_literal(domain)}")
+        out.append(f"TIME_INTERVAL = {_literal(time)}")
+        out.append("# condition: ((region, axis, side, point filter or None), ...), one entry per `or` clause")
+        out.append("SUPPORTS = {")
+        for name, entries in supports.items():
+            out.append(f"    {_literal(name)}: ({', '.join(entries)}{',' if len(entries) == 1 else ''}),")
+        out.append("}")
+        periodic = {t.name: problem.spatial.index(t.periodic) for t in problem.conditions if t.kind == "periodic"}
+        out.append(f"PERIODIC = {_literal(periodic)}")
+        data = {t.name: (str(t.data), t.columns) for t in problem.conditions if t.kind == "data"}
+        out.append(f"DATA = {_literal(data)}")
+        reference = str(spec.reference.path) if spec.reference else None
+        out.append(f"REFERENCE = {_literal(reference)}")
+        truth = {p.name: float(p.true) for p in spec.parameters if p.true is not None}
+        out.append(f"PARAMETERS_TRUE = {_literal(truth)}")
+        training = {f.name: getattr(spec.training, f.name) for f in dataclasses.fields(spec.training)}
+        training["points"] = {f.name: getattr(spec.training.points, f.name) for f in dataclasses.fields(spec.training.points)}
+        condition_points = {t.name: t.points for t in problem.conditions if t.points is not None}
+        training["condition_points"] = condition_points
+        out.append(f"TRAINING = {_literal(training)}")
+        output = {f.name: getattr(spec.output, f.name) for f in dataclasses.fields(spec.output)}
+        out.append(f"OUTPUT = {_literal(output)}")
+        return out
+
     def module(self) -> str:
         c, problem, graph = self.c, self.problem, self.c.graph
         spec = c.spec
@@ -185,6 +258,7 @@ class _Emitter:
             out.append(f"    {_literal(term.name)}: ({_literal(term.kind)}, {where}, {fn}, {term.weight!r}),")
         out.append("}")
         out.append("EXACT = {" + ", ".join(f"{_literal(u)}: {f}" for u, f in exact_names.items()) + "}")
+        out += ["", ""] + self.sampling()
         return "\n".join(out).rstrip() + "\n"
 
 

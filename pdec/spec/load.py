@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import fields
+from collections.abc import Sequence
 from pathlib import Path
 
 import sympy
@@ -50,8 +51,12 @@ MAX_POINTS = 10_000_000
 _FLOAT = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 
 
-def load_spec(path: str | Path) -> Spec:
-    """Read and validate the spec file at ``path``."""
+def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> Spec:
+    """Read and validate the spec file at ``path``.
+
+    ``overrides`` are ``key.path=value`` settings (``training.steps=500``)
+    applied to the YAML before validation, so they are checked like the file.
+    """
     path = Path(path)
     try:
         raw = path.read_bytes()
@@ -61,15 +66,58 @@ def load_spec(path: str | Path) -> Spec:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SpecError(f"spec is not UTF-8 text (byte {exc.start}): is this a binary file?", Loc(str(path), 1, 1)) from None
-    return load_spec_text(text, str(path), base_dir=path.parent, default_name=path.stem)
+    return load_spec_text(text, str(path), base_dir=path.parent, default_name=path.stem, overrides=overrides)
 
 
-def load_spec_text(text: str, file: str = "<spec>", base_dir: Path | None = None, default_name: str = "problem") -> Spec:
+def load_spec_text(
+    text: str,
+    file: str = "<spec>",
+    base_dir: Path | None = None,
+    default_name: str = "problem",
+    overrides: Sequence[str] = (),
+) -> Spec:
     """Validate spec ``text`` as if read from ``file`` (for tests and tools)."""
     root = parse_yaml(text, file)
     if root is None:
         raise SpecError("spec is empty: expected a mapping with `domain`, `unknowns` and `equations`", Loc(file, 1, 1))
+    for override in overrides:
+        root = apply_override(root, override)
     return _Reader(file, base_dir or Path(".")).spec(root, default_name)
+
+
+def apply_override(root: YNode, override: str) -> YNode:
+    """``key.path=value`` set in the YAML tree (``value`` read as YAML: ``[32, 32]`` is a list)."""
+    where = Loc("--set", 1, 1, override)
+    key, sep, value = override.partition("=")
+    path = [k.strip() for k in key.split(".")]
+    if not sep or not all(path):
+        raise SpecError(f"override `{override}` must look like `key.path=value`", where)
+    node = parse_yaml(value, "--set") if value.strip() else None
+    if node is None:
+        raise SpecError(f"override `{override}` has no value", where)
+    node = _relocate(node, where.shifted(len(key) + 1))
+
+    def put(current: YNode | None, keys: list[str]) -> YNode:
+        if not keys:
+            return node
+        if current is not None and not isinstance(current, YMap):
+            raise SpecError(f"override `{override}`: `{keys[0]}` is inside a value that is not a mapping", where)
+        entries = dict(current.entries) if current else {}
+        key_locs = dict(current.key_locs) if current else {}
+        entries[keys[0]] = put(entries.get(keys[0]), keys[1:])
+        key_locs.setdefault(keys[0], where)
+        return YMap(entries, key_locs, current.loc if current else where)
+
+    return put(root, path)
+
+
+def _relocate(node: YNode, loc: Loc) -> YNode:
+    """Point every position of an override's value at the override itself."""
+    if isinstance(node, YScalar):
+        return YScalar(node.text, loc, node.quoted, node.is_null)
+    if isinstance(node, YSeq):
+        return YSeq(tuple(_relocate(i, loc) for i in node.items), loc)
+    return YMap({k: _relocate(v, loc) for k, v in node.entries.items()}, {k: loc for k in node.key_locs}, loc)
 
 
 class _Reader:

@@ -1,0 +1,107 @@
+"""Evaluation points and the relative L2 error against `exact` or `reference`.
+
+Problems with at most three inputs are evaluated on a tensor grid (kept for
+plots); larger ones on a fixed random set. Reference data is either a tensor
+grid (one 1-D array per variable, values ``usol`` or named after the unknown)
+or scattered points (``X_test``, ``y_ref``).
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+import numpy as np
+import torch
+
+from pdec.runtime.sampling import geometry_from
+
+MAX_GRID_POINTS = 60_000
+EVAL_SEED = 12345
+
+
+class Evaluator:
+    """Fixed evaluation points ``X``, true values, and the grid shape if any."""
+
+    def __init__(self, module: ModuleType, output: dict, *, dtype: torch.dtype, device) -> None:
+        self.module = module
+        self.output = output
+        self.variables = list(module.VARIABLES)
+        self.unknowns = list(module.UNKNOWNS)
+        self.grid_axes: list[np.ndarray] | None = None
+        self.inside: np.ndarray | None = None
+        self.truth: dict[str, np.ndarray] = {}
+        if module.REFERENCE:
+            X = self._reference(module.REFERENCE)
+        else:
+            X = self._points()
+            if module.EXACT:
+                Xt = torch.as_tensor(X, dtype=torch.float64)
+                self.truth = {u: fn(Xt).detach().numpy().reshape(-1) for u, fn in module.EXACT.items()}
+        self.X_np = X
+        self.X = torch.as_tensor(X, dtype=dtype, device=device)
+
+    @property
+    def has_truth(self) -> bool:
+        return bool(self.truth)
+
+    def _points(self) -> np.ndarray:
+        module = self.module
+        geometry = geometry_from(module.DOMAIN)
+        bounds = [(lo, hi) for lo, hi in zip(*_box_of(module.DOMAIN))]
+        if module.TIME_INTERVAL:
+            bounds.append(tuple(module.TIME_INTERVAL))
+        d = len(bounds)
+        per_axis = min(self.output["grid"], int(MAX_GRID_POINTS ** (1.0 / d)))
+        if d <= 3 and per_axis >= 2:
+            self.grid_axes = [np.linspace(lo, hi, per_axis) for lo, hi in bounds]
+            grid = np.stack(np.meshgrid(*self.grid_axes, indexing="ij"), axis=-1).reshape(-1, d)
+            if module.DOMAIN["shape"] == "ball":
+                center = np.asarray(module.DOMAIN["center"])
+                space = grid[:, : len(center)]
+                self.inside = np.linalg.norm(space - center, axis=1) <= module.DOMAIN["radius"] * (1 + 1e-12)
+                return grid[self.inside]
+            return grid
+        rng = np.random.default_rng(EVAL_SEED)
+        n = self.output["eval_points"]
+        space = geometry.sample_interior(n, rng)
+        if module.TIME_INTERVAL:
+            t0, t1 = module.TIME_INTERVAL
+            space = np.hstack([space, t0 + (t1 - t0) * rng.random((n, 1))])
+        return space
+
+    def _reference(self, path: str) -> np.ndarray:
+        with np.load(path) as npz:
+            data = {k: np.asarray(npz[k], dtype=float) for k in npz.files}
+        if "X_test" in data:
+            values = data["y_ref"].reshape(len(data["X_test"]), -1)
+            self.truth = {u: values[:, j] for j, u in enumerate(self.unknowns[: values.shape[1]])}
+            return data["X_test"]
+        self.grid_axes = [data[v].reshape(-1) for v in self.variables]
+        for j, u in enumerate(self.unknowns):
+            key = u if u in data else ("usol" if j == 0 and "usol" in data else None)
+            if key is not None:
+                self.truth[u] = data[key].reshape(-1)
+        d = len(self.variables)
+        return np.stack(np.meshgrid(*self.grid_axes, indexing="ij"), axis=-1).reshape(-1, d)
+
+    @torch.no_grad()
+    def predict(self, model: torch.nn.Module, batch: int = 65536) -> np.ndarray:
+        """Network outputs at the evaluation points, ``[M, n_unknowns]``."""
+        parts = [model(self.X[i : i + batch]) for i in range(0, len(self.X), batch)]
+        return torch.cat(parts).double().cpu().numpy()
+
+    def rel_l2(self, prediction: np.ndarray) -> dict[str, float]:
+        """``‖u − u*‖ / ‖u*‖`` per unknown with a truth."""
+        errors = {}
+        for j, u in enumerate(self.unknowns):
+            if u in self.truth:
+                true = self.truth[u]
+                errors[u] = float(np.linalg.norm(prediction[:, j] - true) / max(np.linalg.norm(true), 1e-300))
+        return errors
+
+
+def _box_of(domain: dict) -> tuple[list[float], list[float]]:
+    if domain["shape"] == "ball":
+        c, r = np.asarray(domain["center"]), domain["radius"]
+        return list(c - r), list(c + r)
+    return list(domain["lo"]), list(domain["hi"])

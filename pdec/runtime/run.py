@@ -1,0 +1,74 @@
+"""One training run of a problem module: what `pdec solve` and standalone scripts both call."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import ModuleType
+
+import torch
+
+from pdec.runtime.evaluate import Evaluator
+from pdec.runtime.problem import Problem
+from pdec.runtime.rundir import RunDir
+from pdec.runtime.sampling import Sampler
+from pdec.runtime.trainer import Reporter, RunSettings, Trainer
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` is CUDA when there is one, else the CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device `cuda` was asked for, but torch sees no CUDA device")
+    return torch.device(name)
+
+
+def run(
+    module: ModuleType,
+    *,
+    training: dict | None = None,
+    output: dict | None = None,
+    out: str | Path | None = None,
+    max_time: float | None = None,
+    resume: bool = False,
+    reporter: Reporter | None = None,
+    source_hash: str = "",
+    extra_summary: dict | None = None,
+) -> tuple[dict, Problem]:
+    """Train ``module`` and write its run directory; return (summary, problem)."""
+    training = dict(module.TRAINING if training is None else training)
+    output = dict(module.OUTPUT if output is None else output)
+    dtype = DTYPES[training["dtype"]]
+    device = resolve_device(training["device"])
+    seed = int(training["seed"])
+    torch.manual_seed(seed)
+    problem = Problem(module, dtype=dtype, device=device, seed=seed)
+    sampler = Sampler(module, training, dtype=dtype, device=device, seed=seed)
+    evaluator = Evaluator(module, output, dtype=dtype, device=device)
+    run_dir = RunDir(out or output["dir"] or Path("runs") / module.NAME)
+    run_dir.write_json(
+        "resolved.json",
+        {
+            "name": module.NAME,
+            "variables": list(module.VARIABLES),
+            "unknowns": list(module.UNKNOWNS),
+            "model": {"hidden": list(module.HIDDEN), "activation": module.ACTIVATION if isinstance(module.ACTIVATION, str) else "custom"},
+            "training": training,
+            "output": output,
+            "device": str(device),
+        },
+    )
+    settings = RunSettings(
+        steps=int(training["steps"]),
+        max_time=max_time,
+        resume=resume,
+        checkpoint_every=int(output["checkpoint_every"]),
+        log_every=int(training["log_every"]),
+        source_hash=source_hash,
+        extra_summary={"device": str(device), "dtype": training["dtype"], "seed": seed, **(extra_summary or {})},
+    )
+    trainer = Trainer(problem, sampler, evaluator, run_dir, settings, training, reporter)
+    summary = trainer.run()
+    return summary, problem

@@ -1,0 +1,187 @@
+"""Collocation points for every point set of a problem module.
+
+All randomness comes from one NumPy generator (its state is checkpointed, so
+a resumed run draws the same points). Faces and clauses get points in
+proportion to their measure; clauses with a filter (``x = 0 and y > 0.5``)
+are sampled by rejection.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from types import ModuleType
+
+import numpy as np
+import torch
+
+from pdec.geometry import BallGeometry, BoxGeometry
+
+MAX_REJECTION_ROUNDS = 100
+
+
+@dataclass
+class Batch:
+    """Points of one point set: inputs, outward normals (conditions), pairs (periodic)."""
+
+    X: torch.Tensor
+    normals: torch.Tensor | None = None
+    partner: torch.Tensor | None = None
+    observed: torch.Tensor | None = None
+    """Observed values, one column per name in ``observed_names`` (data terms)."""
+    observed_names: tuple[str, ...] = ()
+
+
+def geometry_from(domain: dict):
+    if domain["shape"] == "ball":
+        return BallGeometry(np.asarray(domain["center"], dtype=float), float(domain["radius"]))
+    return BoxGeometry(np.asarray(domain["lo"], dtype=float), np.asarray(domain["hi"], dtype=float))
+
+
+def _split(n: int, weights: list[float]) -> list[int]:
+    """``n`` points split in proportion to ``weights`` (largest remainders)."""
+    w = np.asarray(weights, dtype=float)
+    exact = n * w / w.sum()
+    counts = np.floor(exact).astype(int)
+    for i in np.argsort(-(exact - counts))[: n - counts.sum()]:
+        counts[i] += 1
+    return counts.tolist()
+
+
+class Sampler:
+    """Draws every point set of ``module`` (interior, conditions, periodic pairs, data)."""
+
+    def __init__(self, module: ModuleType, training: dict, *, dtype: torch.dtype, device, seed: int) -> None:
+        self.module = module
+        self.dtype, self.device = dtype, device
+        self.geometry = geometry_from(module.DOMAIN)
+        self.time = module.TIME_INTERVAL
+        self.rng = np.random.default_rng(seed)
+        self.training = training
+        self._sobol = None
+        if self.training["sampler"] == "sobol":
+            self._sobol = torch.quasirandom.SobolEngine(self._n_inputs(), scramble=True, seed=seed)
+        self.data = {name: self._load_data(path, columns) for name, (path, columns) in module.DATA.items()}
+
+    def _n_inputs(self) -> int:
+        return self.geometry.dim + (1 if self.time else 0)
+
+    def _tensor(self, array: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(np.ascontiguousarray(array), dtype=self.dtype, device=self.device)
+
+    def _times(self, n: int) -> np.ndarray:
+        t0, t1 = self.time
+        return t0 + (t1 - t0) * self.rng.random((n, 1))
+
+    # -- point sets --------------------------------------------------------
+    def interior(self, n: int) -> Batch:
+        if self._sobol is not None and isinstance(self.geometry, BoxGeometry):
+            u = self._sobol.draw(n).to(torch.float64).numpy()
+            lo = np.concatenate([self.geometry.lo, [self.time[0]] if self.time else []])
+            hi = np.concatenate([self.geometry.hi, [self.time[1]] if self.time else []])
+            return Batch(self._tensor(lo + (hi - lo) * u))
+        space = self.geometry.sample_interior(n, self.rng)
+        X = np.hstack([space, self._times(n)]) if self.time else space
+        return Batch(self._tensor(X))
+
+    def _support_measure(self, region: str, axis) -> float:
+        g = self.geometry
+        if region == "initial":
+            if isinstance(g, BoxGeometry):
+                return float(np.prod(g.hi - g.lo))
+            return float(np.pi ** (g.dim / 2) / math.gamma(g.dim / 2 + 1) * g.radius**g.dim)
+        if region == "face":
+            measure = float(g.face_measures()[axis])
+        elif isinstance(g, BoxGeometry):
+            measure = float(2 * g.face_measures().sum())
+        else:
+            measure = float(2 * np.pi ** (g.dim / 2) / math.gamma(g.dim / 2) * g.radius ** (g.dim - 1))
+        if self.time:
+            measure *= self.time[1] - self.time[0]
+        return measure
+
+    def _draw_support(self, region: str, axis, side, n: int) -> tuple[np.ndarray, np.ndarray]:
+        g = self.geometry
+        if region == "initial":
+            space, normals = g.sample_interior(n, self.rng), np.zeros((n, g.dim))
+            X = np.hstack([space, np.full((n, 1), self.time[0])])
+            return X, normals
+        if region == "face":
+            space, normals = g.sample_face(axis, side, n, self.rng)
+        else:
+            space, normals = g.sample_boundary(n, self.rng)
+        X = np.hstack([space, self._times(n)]) if self.time else space
+        return X, normals
+
+    def condition(self, name: str, n: int) -> Batch:
+        supports = self.module.SUPPORTS[name]
+        counts = _split(n, [self._support_measure(region, axis) for region, axis, _, _ in supports])
+        xs, ns = [], []
+        for (region, axis, side, keep), count in zip(supports, counts):
+            got_x, got_n, have = [], [], 0
+            for _ in range(MAX_REJECTION_ROUNDS):
+                if have >= count:
+                    break
+                X, N = self._draw_support(region, axis, side, max(2 * (count - have), 16))
+                if keep is not None:
+                    mask = keep(torch.as_tensor(X)).numpy()
+                    X, N = X[mask], N[mask]
+                got_x.append(X)
+                got_n.append(N)
+                have += len(X)
+            else:
+                raise RuntimeError(f"condition `{name}`: its selector accepts almost no sampled points")
+            xs.append(np.vstack(got_x)[:count])
+            ns.append(np.vstack(got_n)[:count])
+        return Batch(self._tensor(np.vstack(xs)), self._tensor(np.vstack(ns)))
+
+    def periodic(self, name: str, n: int) -> Batch:
+        """Pairs of points on the low and high face of the periodic axis."""
+        axis = self.module.PERIODIC[name]
+        lo_pts, _ = self._draw_support("face", axis, 0, n)
+        hi_pts = lo_pts.copy()
+        hi_pts[:, axis] = self.geometry.hi[axis]
+        return Batch(self._tensor(lo_pts), partner=self._tensor(hi_pts))
+
+    def _load_data(self, path: str, columns) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+        """Observation points ``X`` (variable columns) and values (observed unknown columns)."""
+        if path.lower().endswith(".npz"):
+            with np.load(path) as npz:
+                table = {k: np.asarray(npz[k], dtype=float).reshape(-1) for k in npz.files}
+        else:
+            raw = np.genfromtxt(path, delimiter=",", names=True, dtype=float, encoding="utf-8")
+            table = {k.strip(): np.atleast_1d(raw[k]) for k in raw.dtype.names}
+        mapping = dict(columns)
+        X = np.stack([table[mapping[v]] for v in self.module.VARIABLES], axis=1)
+        observed = [u for u in self.module.UNKNOWNS if u in mapping]
+        values = np.stack([table[mapping[u]] for u in observed], axis=1)
+        return self._tensor(X), self._tensor(values), observed
+
+    def draw(self) -> dict[str, Batch]:
+        """One batch for every point set: ``interior`` and one per condition."""
+        points = self.training["points"]
+        override = self.training["condition_points"]
+        batches = {"interior": self.interior(points["interior"])}
+        for name, (kind, point_set, _, _) in self.module.TERMS.items():
+            n = override.get(name) or (points["initial"] if kind == "initial" else points["boundary"])
+            if kind in ("boundary", "initial"):
+                batches[point_set] = self.condition(name, n)
+            elif kind == "periodic":
+                batches[point_set] = self.periodic(name, n)
+            elif kind == "data":
+                X, values, names = self.data[name]
+                batches[point_set] = Batch(X, observed=values, observed_names=tuple(names))
+        return batches
+
+    def state_dict(self) -> dict:
+        state = {"rng": self.rng.bit_generator.state}
+        if self._sobol is not None:
+            state["sobol"] = self._sobol.num_generated
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rng.bit_generator.state = state["rng"]
+        if self._sobol is not None:
+            self._sobol.reset()
+            self._sobol.fast_forward(state["sobol"])
+

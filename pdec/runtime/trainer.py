@@ -1,0 +1,324 @@
+"""The training loop: losses per term, logging, checkpoints, and clean stops.
+
+State lives here and in the optimizer. A step is deterministic given the
+checkpointed state (parameters, optimizer, sampler RNG, current points), so
+a resumed run ends bit-identical to an uninterrupted one on the CPU.
+Stops: the step budget (`completed`), ``max_time`` (`time-limit`), SIGINT
+(`interrupted`, after a checkpoint), or repeated non-finite losses
+(`diverged`, after restoring the last good state and halving the step each
+time).
+"""
+
+from __future__ import annotations
+
+import copy
+import signal
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from pdec.runtime.evaluate import Evaluator
+from pdec.runtime.losses import term_losses, term_residuals
+from pdec.runtime.optimizers import make_optimizer, phase
+from pdec.runtime.problem import Problem
+from pdec.runtime.rundir import RunDir
+from pdec.runtime.sampling import Sampler
+
+MAX_RECOVERIES = 5
+
+
+@dataclass
+class RunSettings:
+    steps: int
+    max_time: float | None = None
+    resume: bool = False
+    checkpoint_every: int = 500
+    checkpoint_seconds: float = 300.0
+    keep_checkpoints: int = 3
+    log_every: int = 100
+    source_hash: str = ""
+    extra_summary: dict = field(default_factory=dict)
+
+
+class Reporter:
+    """Progress callbacks; the default prints nothing."""
+
+    def start(self, step: int, total: int) -> None: ...
+
+    def log(self, record: dict) -> None: ...
+
+    def finish(self, summary: dict) -> None: ...
+
+
+class PrintReporter(Reporter):
+    """Plain progress lines on stderr (standalone scripts, logs)."""
+
+    def log(self, record: dict) -> None:
+        import sys
+
+        error = " ".join(f"{u} {e:.3e}" for u, e in record.get("rel_l2", {}).items())
+        print(
+            f"step {record['step']:>7}  loss {record['loss']:.4e}  {('rel L2 ' + error) if error else ''}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def finish(self, summary: dict) -> None:
+        import sys
+
+        print(f"{summary['status']} after {summary['steps']} steps, {summary['wall_time_s']:.1f} s", file=sys.stderr)
+
+
+class Trainer:
+    def __init__(
+        self,
+        problem: Problem,
+        sampler: Sampler,
+        evaluator: Evaluator,
+        run_dir: RunDir,
+        settings: RunSettings,
+        training: dict,
+        reporter: Reporter | None = None,
+    ) -> None:
+        self.problem, self.sampler, self.evaluator = problem, sampler, evaluator
+        self.run_dir, self.settings = run_dir, settings
+        self.reporter = reporter or Reporter()
+        self.training = training
+        self.name = self.training["optimizer"]
+        self.weights = {name: float(w) for name, (_, _, _, w) in problem.module.TERMS.items()}
+        self.params = list(problem.model.parameters()) + list(problem.parameters.values())
+        self.step = 0
+        self.elapsed_before = 0.0
+        self.recoveries = 0
+        self.lr_scale = 1.0
+        self.resumed_from: int | None = None
+        self.batches = None
+        self._phase = None
+        self.optimizer = None
+        self.scheduler = None
+        self._stop_signal = False
+        self._last: tuple[torch.Tensor, dict[str, torch.Tensor]] | None = None
+
+    # -- optimizer -------------------------------------------------------------
+    def _ensure_optimizer(self) -> None:
+        current = phase(self.name, self.step, self.settings.steps)
+        if current == self._phase:
+            return
+        self._phase = current
+        self.optimizer = make_optimizer(current, self.params, self.training)
+        if current == "adam":
+            for group in self.optimizer.param_groups:
+                group["lr"] = self.training["lr"] * self.lr_scale
+            self.scheduler = torch.optim.lr_scheduler.StepLR(
+                self.optimizer, step_size=self.training["lr_decay_every"], gamma=self.training["lr_decay"]
+            )
+        else:
+            for group in self.optimizer.param_groups:
+                group["lr"] *= self.lr_scale
+            self.scheduler = None
+
+    def _closure(self) -> torch.Tensor:
+        self.optimizer.zero_grad(set_to_none=True)
+        residuals = term_residuals(self.problem, self.batches)
+        losses = term_losses(residuals, self.weights)
+        total = sum(losses.values())
+        total.backward()
+        self._last = (total.detach(), {k: v.detach() for k, v in losses.items()})
+        return total
+
+    # -- state -----------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {
+            "step": self.step,
+            "elapsed": self.elapsed_before + (time.perf_counter() - self._t0),
+            "model": self.problem.model.state_dict(),
+            "parameters": self.problem.parameters.state_dict(),
+            "phase": self._phase,
+            "optimizer": self.optimizer.state_dict() if self.optimizer else None,
+            "scheduler": self.scheduler.state_dict() if self.scheduler else None,
+            "sampler": self.sampler.state_dict(),
+            "batches": self.batches,
+            "torch_rng": torch.get_rng_state(),
+            "recoveries": self.recoveries,
+            "lr_scale": self.lr_scale,
+            "source_hash": self.settings.source_hash,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        if self.settings.source_hash and state.get("source_hash") != self.settings.source_hash:
+            raise ValueError(
+                "the checkpoint was written for a different version of this problem (spec or pdec changed); "
+                "start a fresh run in another directory"
+            )
+        self.step = state["step"]
+        self.elapsed_before = state["elapsed"]
+        self.problem.model.load_state_dict(state["model"])
+        self.problem.parameters.load_state_dict(state["parameters"])
+        self.sampler.load_state_dict(state["sampler"])
+        self.batches = state["batches"]
+        torch.set_rng_state(state["torch_rng"])
+        self.recoveries = state["recoveries"]
+        self.lr_scale = state["lr_scale"]
+        self._phase = None
+        self._ensure_optimizer()
+        if state["phase"] == self._phase and state["optimizer"] is not None:
+            self.optimizer.load_state_dict(state["optimizer"])
+            if self.scheduler is not None and state["scheduler"] is not None:
+                self.scheduler.load_state_dict(state["scheduler"])
+
+    def _snapshot(self) -> dict:
+        return copy.deepcopy(
+            {
+                "model": self.problem.model.state_dict(),
+                "parameters": self.problem.parameters.state_dict(),
+                "step": self.step,
+            }
+        )
+
+    # -- the loop ---------------------------------------------------------------
+    def _checkpoint(self) -> None:
+        self.run_dir.save_checkpoint(self.step, self.state_dict(), self.settings.keep_checkpoints)
+        self._last_checkpoint = time.perf_counter()
+
+    def _on_sigint(self, signum, frame) -> None:
+        self._stop_signal = True
+
+    def _evaluate(self) -> tuple[dict[str, float], np.ndarray | None]:
+        if not self.evaluator.has_truth:
+            return {}, None
+        prediction = self.evaluator.predict(self.problem.model)
+        return self.evaluator.rel_l2(prediction), prediction
+
+    def _record(self, wall: float) -> dict:
+        total, losses = self._last
+        errors, _ = self._evaluate()
+        record = {
+            "step": self.step,
+            "time_s": round(wall, 4),
+            "loss": float(total),
+            "losses": {k: float(v) for k, v in losses.items()},
+            "weights": dict(self.weights),
+            "optimizer": self._phase,
+        }
+        if self.optimizer is not None and self._phase == "adam":
+            record["lr"] = self.optimizer.param_groups[0]["lr"]
+        if errors:
+            record["rel_l2"] = errors
+        if len(self.problem.parameters):
+            record["parameters"] = {k: float(v) for k, v in self.problem.parameters.items()}
+        return record
+
+    def run(self) -> dict:
+        """Train until a stop; return the summary (also written to ``summary.json``)."""
+        settings = self.settings
+        self._t0 = time.perf_counter()
+        if settings.resume:
+            state = self.run_dir.load_latest_checkpoint()
+            if state is not None:
+                self.load_state_dict(state)
+                self.resumed_from = self.step
+                self.run_dir.truncate_metrics(self.step)
+        if self.batches is None:
+            self.batches = self.sampler.draw()
+        self._ensure_optimizer()
+        self._last_checkpoint = time.perf_counter()
+        good = self._snapshot()
+        status, message = "completed", ""
+        previous = signal.signal(signal.SIGINT, self._on_sigint)
+        self.reporter.start(self.step, settings.steps)
+        try:
+            while self.step < settings.steps:
+                wall = time.perf_counter() - self._t0
+                if self._stop_signal:
+                    status = "interrupted"
+                    break
+                if settings.max_time is not None and wall >= settings.max_time:
+                    status = "time-limit"
+                    break
+                resample = self.training["resample"]
+                if resample and self.step > 0 and self.step % resample == 0:
+                    self.batches = self.sampler.draw()
+                self._ensure_optimizer()
+                self.optimizer.step(self._closure)
+                if self.scheduler is not None:
+                    self.scheduler.step()
+                total, losses = self._last
+                if not torch.isfinite(total):
+                    bad = [k for k, v in losses.items() if not torch.isfinite(v)] or ["the total"]
+                    self.recoveries += 1
+                    if self.recoveries > MAX_RECOVERIES:
+                        status = "diverged"
+                        message = (
+                            f"loss of {', '.join(bad)} became non-finite at step {self.step + 1}; "
+                            f"restored the last good state {MAX_RECOVERIES} times with halved steps"
+                        )
+                        break
+                    self.problem.model.load_state_dict(good["model"])
+                    self.problem.parameters.load_state_dict(good["parameters"])
+                    self.step = good["step"]
+                    self.lr_scale *= 0.5
+                    self._phase = None
+                    continue
+                self.step += 1
+                if self.step % settings.log_every == 0 or self.step == settings.steps:
+                    record = self._record(time.perf_counter() - self._t0 + self.elapsed_before)
+                    self.run_dir.append_metrics(record)
+                    self.reporter.log(record)
+                    good = self._snapshot()
+                if (
+                    self.step % settings.checkpoint_every == 0
+                    or time.perf_counter() - self._last_checkpoint >= settings.checkpoint_seconds
+                ):
+                    self._checkpoint()
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        if status == "diverged":
+            self.problem.model.load_state_dict(good["model"])
+            self.problem.parameters.load_state_dict(good["parameters"])
+            self.step = good["step"]
+        if self._last is None:  # no step ran (resumed at the end, or stopped at once): measure the loss
+            self._closure()
+        self._checkpoint()
+        return self._finish(status, message)
+
+    def _finish(self, status: str, message: str) -> dict:
+        wall = self.elapsed_before + (time.perf_counter() - self._t0)
+        total, losses = self._last
+        errors, prediction = self._evaluate()
+        summary = {
+            "name": self.problem.name,
+            "optimizer": self.name,
+            "steps": self.step,
+            "wall_time_s": round(wall, 3),
+            "final_loss": float(total),
+            "status": status,
+            "losses": {k: float(v) for k, v in losses.items()},
+        }
+        if message:
+            summary["message"] = message
+        if self.resumed_from is not None:
+            summary["resumed_from"] = self.resumed_from
+        if errors:
+            summary["rel_l2"] = errors
+        if len(self.problem.parameters):
+            learned = {k: float(v) for k, v in self.problem.parameters.items()}
+            summary["parameters"] = learned
+            truth = self.problem.module.PARAMETERS_TRUE
+            if truth:
+                summary["parameter_rel_error"] = {
+                    k: abs(learned[k] - v) / max(abs(v), 1e-300) for k, v in truth.items()
+                }
+        summary.update(self.settings.extra_summary)
+        if prediction is None:
+            prediction = self.evaluator.predict(self.problem.model)
+        arrays = {"X": self.evaluator.X_np, "prediction": prediction, "variables": np.array(self.problem.variables)}
+        arrays["unknowns"] = np.array(self.problem.unknowns)
+        for u, values in self.evaluator.truth.items():
+            arrays[f"exact_{u}"] = values
+        self.run_dir.save_npz("solution.npz", **arrays)
+        self.run_dir.write_json("summary.json", summary)
+        self.reporter.finish(summary)
+        return summary
+
