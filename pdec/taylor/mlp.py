@@ -337,14 +337,27 @@ class _FusedRun:
 
 
 def _stream_dot(X: Tensor, Y: Tensor, out: Tensor, tmp: Tensor) -> Tensor:
-    """``out = Σ_r X_r ⊙ Y_r`` over the leading (stream) dimension, with the
-    products written into the flat scratch buffer ``tmp``."""
-    if X.shape[0] == 0:
-        return out.zero_()
+    """``out = Σ_r X_r ⊙ Y_r`` over the leading (stream) dimension.
+
+    The products go through the flat scratch ``tmp``, a chunk of streams at a
+    time: one multiply and one sum over a chunk are far fewer operations than
+    one fused multiply-add per stream, and the chunk keeps the scratch small.
+    """
+    R = X.shape[0]
     shape = [max(a, b) for a, b in zip(X.shape, Y.shape)]  # same rank; one may be 1
-    prod = tmp[: math.prod(shape)].view(shape)
-    torch.mul(X, Y, out=prod)
-    return torch.sum(prod, 0, out=out)
+    step = max(1, min(R, tmp.numel() // max(1, math.prod(shape[1:]))))
+    part = torch.empty_like(out) if step < R else out
+    for r in range(0, R, step):
+        k = min(step, R - r)
+        prod = tmp[: k * math.prod(shape[1:])].view([k, *shape[1:]])
+        torch.mul(X[r : r + k], Y[r : r + k], out=prod)
+        if r == 0:
+            torch.sum(prod, 0, out=out)
+        else:
+            out.add_(torch.sum(prod, 0, out=part))
+    if R == 0:
+        out.zero_()
+    return out
 
 
 def _quad_value(F: Tensor, quad: _Quadratic, out: Tensor, tmp: Tensor) -> Tensor:
@@ -425,12 +438,15 @@ def _fused_activation_backward(
 class _FusedSecondOrder(torch.autograd.Function):
     """The whole Taylor pass of an order-≤2 plan, with a hand-written backward.
 
-    Buffers: ``H_l`` (pre-activation streams, layers ≥ 2) and ``A_l``
-    (post-activation streams) per hidden layer, saved for backward; the
-    backward turns gradients in place (``_fused_activation_backward``) and
-    ping-pongs between two gradient buffers. All come from the model's
-    workspace and go back to it when backward has finished.
+    Forward keeps, per hidden layer, the pre-activation streams ``H_l`` (the
+    first layer only its value and ``W v_r``) and the post-activation streams
+    ``A_l``; backward turns the output gradient in place into the gradient of
+    each ``H_l`` (``_fused_activation_backward``) and recycles every buffer as
+    soon as it is dead, so its peak is the forward's saved buffers plus one.
+    All stream-sized buffers come from, and go back to, the model's workspace.
     """
+
+    SCRATCH_STREAMS = 16  # streams per chunk of the products in _stream_dot
 
     @staticmethod
     def forward(ctx, run: _FusedRun, X: Tensor, dirs: Tensor, *params: Tensor) -> Tensor:
@@ -440,11 +456,11 @@ class _FusedSecondOrder(torch.autograd.Function):
         S, R, N = c.n_streams, c.n_first, X.shape[0]
         n_hidden = len(weights) - 1
         widest = max(w.shape[0] for w in weights[:-1])
-        tmp = ws.take((max(1, R * N * widest),), X)
+        tmp = ws.take((min(R, _FusedSecondOrder.SCRATCH_STREAMS) * N * widest,), X)
         first_h0 = torch.addmm(biases[0], X, weights[0].T)
         V = dirs @ weights[0].T  # first-order streams W v_r, constant over points
         h0, F, H2 = first_h0, V[:, None, :], None
-        Hs: list[Tensor] = []
+        Hs: list[Tensor] = []  # layers 2 … n_hidden
         As: list[Tensor] = []
         Qss: list[list[Tensor]] = []
         for l in range(n_hidden):
@@ -452,11 +468,16 @@ class _FusedSecondOrder(torch.autograd.Function):
                 H = ws.take((S, N, weights[l].shape[0]), X)
                 torch.mm(As[-1].view(S * N, -1), weights[l].T, out=H.view(S * N, -1))
                 H[0] += biases[l]
-                Hs.append(H)
                 h0, F, H2 = H[0], H[1 : R + 1], H[R + 1 :]
+                if run.needs_grad or run.slots is not None:
+                    Hs.append(H)
+                else:  # evaluation only: the previous streams are dead
+                    ws.give([As.pop()])
             A = ws.take((S, N, weights[l].shape[0]), X)
             Qss.append(_fused_activation(h0, F, H2, A, c, act, tmp))
             As.append(A)
+            if l > 0 and not (run.needs_grad or run.slots is not None):
+                ws.give([H])
         Z = torch.mm(As[-1].view(S * N, -1), weights[-1].T).view(S, N, -1)
         Z[0] += biases[-1]
         if run.slots is not None:
@@ -475,18 +496,20 @@ class _FusedSecondOrder(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, gZ: Tensor):
-        if ctx.run is None:
+        run = ctx.run
+        if run is None:
             raise RuntimeError(
                 "the fused Taylor pass was already backpropagated; its buffers are reused. "
                 "Call model.taylor(..., fused=False) to backpropagate twice."
             )
-        run, c = ctx.run, ctx.run.c
-        act, ws = run.act, run.workspace
+        ctx.run = None
+        c, act, ws = run.c, run.act, run.workspace
         X, dirs, *params = ctx.saved_tensors
         weights = params[0::2]
         S, R, N = c.n_streams, c.n_first, X.shape[0]
         n_hidden = len(weights) - 1
-        As, Hs, Qss, tmp = ctx.As, ctx.Hs, ctx.Qss, ctx.tmp
+        As, Hs, Qss, tmp, first_h0, V = ctx.As, ctx.Hs, ctx.Qss, ctx.tmp, ctx.first_h0, ctx.V
+        ctx.first_h0 = ctx.V = ctx.Hs = ctx.As = ctx.Qss = ctx.tmp = None
         need = ctx.needs_input_grad
         grads: list[Tensor | None] = [None] * len(params)
         slots = run.slots or [None] * len(weights)
@@ -498,34 +521,36 @@ class _FusedSecondOrder(torch.autograd.Function):
             grads[2 * n_hidden] = gZ.view(S * N, -1).T @ As[-1].view(S * N, -1)
         if need[4 + 2 * n_hidden]:
             grads[2 * n_hidden + 1] = gZ[0].sum(0)
-        GA = ws.take(As[-1].shape, X)
+        top = As.pop()
+        ws.give([top])  # dead: only the output layer's weight gradient read it
+        GA = ws.take(top.shape, X)
         torch.mm(gZ.view(S * N, -1), weights[-1], out=GA.view(S * N, -1))
-        spent = [tmp, *Hs, *As]
         for l in range(n_hidden - 1, -1, -1):
             if l > 0:
-                H = Hs[l - 1]
+                H = Hs.pop()
                 h0, F, H2 = H[0], H[1 : R + 1], H[R + 1 :]
             else:
-                h0, F, H2 = ctx.first_h0, ctx.V[:, None, :], None
+                h0, F, H2 = first_h0, V[:, None, :], None
             _fused_activation_backward(GA, h0, F, H2, Qss[l], c, act, tmp)
             if slots[l] is not None:
                 slots[l].save_grad(GA.clone())
-            if l > 0:
-                if need[3 + 2 * l]:
-                    grads[2 * l] = GA.view(S * N, -1).T @ As[l - 1].view(S * N, -1)
-                if need[4 + 2 * l]:
-                    grads[2 * l + 1] = GA[0].sum(0)
-                GA_in = ws.take(As[l - 1].shape, X)
-                torch.mm(GA.view(S * N, -1), weights[l], out=GA_in.view(S * N, -1))
-                spent.append(GA)
-                GA = GA_in
+            if l == 0:
+                break
+            A_in = As.pop()
+            if need[3 + 2 * l]:
+                grads[2 * l] = GA.view(S * N, -1).T @ A_in.view(S * N, -1)
+            if need[4 + 2 * l]:
+                grads[2 * l + 1] = GA[0].sum(0)
+            ws.give([H])
+            GA_in = ws.take(A_in.shape, X)
+            torch.mm(GA.view(S * N, -1), weights[l], out=GA_in.view(S * N, -1))
+            ws.give([GA, A_in])
+            GA = GA_in
         # layer 1: value stream from X, first-order streams from the constant seeds
         if need[3]:
             grads[0] = GA[0].T @ X + GA[1 : R + 1].sum(1).T @ dirs
         if need[4]:
             grads[1] = GA[0].sum(0)
         grad_X = GA[0] @ weights[0] if need[1] else None
-        spent.append(GA)
-        ctx.run = ctx.first_h0 = ctx.V = ctx.Hs = ctx.As = ctx.Qss = ctx.tmp = None
-        ws.give(spent)
+        ws.give([GA, tmp])
         return (None, grad_X, None, *grads)
