@@ -34,6 +34,13 @@ class IndexRef(sympy.Function):
     nargs = 2  # (base name as a Symbol, index expression)
 
 
+class PendingDerivative(sympy.Function):
+    """``d(expr, x[i], …)`` inside a `sum`: taken once the index is a number.
+
+    Arguments: the expression, then the variables (some still `IndexRef`).
+    """
+
+
 def unknown_function(name: str, variables: tuple[sympy.Symbol, ...]) -> sympy.Expr:
     """The unknown ``name`` as an applied function of all input variables."""
     return sympy.Function(name, real=True)(*variables)

@@ -15,7 +15,7 @@ from pathlib import Path
 import lark
 import sympy
 
-from ..errors import Loc, SpecError
+from ..errors import Loc, SpecError, did_you_mean
 from .scope import Scope
 from .selector import Selector
 from .transform import ToSympy, check_bound
@@ -119,14 +119,72 @@ def parse_tree(text: str, start: str, base: Loc) -> lark.Tree:
     try:
         tree = parser().parse(text, start=f"start_{start}")
     except lark.exceptions.UnexpectedInput as exc:
-        raise _syntax_error(exc, text, base) from None
+        error = _syntax_error(exc, text, base)
+        if start == "selector" and "(" in text and getattr(exc, "token", None) is not None and exc.token.type in ("EQ", "COMPARE", "OR", "AND"):
+            error = SpecError(
+                "selectors have no parentheses: `and` binds tighter than `or`, so write "
+                "`x = 0 and y > 0.5 or x = 1 and y > 0.5`",
+                error.loc,
+            )
+        raise error from None
     _check_shape(tree, base)
     return tree
 
 
+def _sum_indices(tree: lark.Tree) -> frozenset[str]:
+    """Names written as the first argument of a `sum` call."""
+    found = set()
+    for node in tree.iter_subtrees():
+        if node.data == "call" and str(node.children[0]) == "sum" and len(node.children) > 1:
+            first = node.children[1]
+            if isinstance(first, lark.Tree) and first.data == "name":
+                found.add(str(first.children[0]))
+    return frozenset(found)
+
+
+def _check_sum_sizes(tree: lark.Tree, base: Loc) -> None:
+    """Refuse nested sums whose literal ranges multiply past the limit, before building any."""
+    from .transform import MAX_SUM_TERMS
+
+    stack = [(tree, 1)]
+    while stack:
+        node, factor = stack.pop()
+        if node.data == "call" and str(node.children[0]) == "sum" and len(node.children) == 5:
+            lo, hi = node.children[2], node.children[3]
+            if all(isinstance(b, lark.Tree) and b.data == "number" for b in (lo, hi)):
+                try:
+                    count = max(int(str(hi.children[0])) - int(str(lo.children[0])) + 1, 0)
+                except ValueError:
+                    count = 1  # not whole numbers: the transformer says so
+                outer, factor = factor, factor * max(count, 1)
+                if factor > MAX_SUM_TERMS:
+                    token = node.children[0]
+                    loc = base.shifted((token.column or 1) - 1) if (token.line or 1) <= 1 else base
+                    if outer == 1:
+                        raise SpecError(f"`sum` over {count} terms; at most {MAX_SUM_TERMS}", loc)
+                    raise SpecError(f"sums expand to more than {MAX_SUM_TERMS} terms in one expression", loc)
+        stack.extend((child, factor) for child in node.children if isinstance(child, lark.Tree))
+
+
+def _check_names(tree: lark.Tree, scope: Scope, indices: frozenset[str], base: Loc) -> None:
+    """Report an undefined name before any work: a typo next to a large `sum` fails at once."""
+    known = set(scope.names()) | set(scope.excluded) | indices
+    for node in tree.iter_subtrees():
+        if node.data == "name":
+            token = node.children[0]
+            name = str(token)
+            if name not in known and "_" not in name:  # `u_xx` is checked by the transformer
+                loc = base.shifted((token.column or 1) - 1) if (token.line or 1) <= 1 else base
+                hint = did_you_mean(name, scope.names())
+                raise SpecError(f"undefined name `{name}`" + (f".{hint}" if hint else ""), loc)
+
+
 def _transform(text: str, start: str, scope: Scope, base: Loc):
     tree = parse_tree(text, start, base)
-    transformer = ToSympy(scope, base)
+    indices = _sum_indices(tree)
+    _check_names(tree, scope, indices, base)
+    _check_sum_sizes(tree, base)
+    transformer = ToSympy(scope, base, indices)
     try:
         result = transformer.transform(tree)
     except lark.exceptions.VisitError as exc:

@@ -25,7 +25,8 @@ class SpecPrinter(StrPrinter):
                 return f"1/{self.parenthesize(expr.base, PRECEDENCE['Pow'])}"
             if expr.exp == -sympy.S.Half:
                 return f"1/sqrt({self._print(expr.base)})"
-        base = self.parenthesize(expr.base, PRECEDENCE["Pow"], strict=True)
+        # `^` is right-associative: a power as the base needs parentheses, (x^y)^t.
+        base = self.parenthesize(expr.base, PRECEDENCE["Pow"], strict=False)
         exponent = self._print(expr.exp)
         if precedence(expr.exp) <= PRECEDENCE["Pow"] or exponent.startswith("-"):
             exponent = f"({exponent})"

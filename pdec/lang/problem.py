@@ -100,8 +100,9 @@ def build_problem(spec: Spec, check_exact: bool = True) -> SymbolicProblem:
     )
     eq_scope = Scope(**base, context="an equation")
     cond_scope = Scope(**base, allow_dn=True, context="a condition")
-    where_scope = Scope(**{**base, "parameters": ()}, allow_unknowns=False, context="a selector")
-    exact_scope = Scope(**{**base, "parameters": ()}, allow_unknowns=False, context="`exact`")
+    hidden = {**base, "parameters": (), "excluded": base["parameters"]}
+    where_scope = Scope(**hidden, allow_unknowns=False, context="a selector")
+    exact_scope = Scope(**hidden, allow_unknowns=False, context="`exact`")
     geometry = geometry_of(spec.domain)
 
     terms = [_equation(eq.name, eq.text, eq.weight, eq_scope) for eq in spec.equations]
@@ -182,7 +183,7 @@ def _support(clause, spec: Spec, geometry: Geometry, constants, on: Text) -> Sup
         region = None
         for r in relations:
             if _fixes(r, time, constants):
-                value = _number(r.rhs if r.lhs == symbol(time) else r.lhs, constants)
+                value = _number(r.rhs if r.lhs == symbol(time) else r.lhs, constants, r.loc)
                 if not np.isclose(value, spec.time.start, rtol=0, atol=1e-12 * (1 + abs(spec.time.start))):
                     raise SpecError(
                         f"conditions hold at the initial time {time} = {spec.time.start:g}; "
@@ -195,7 +196,7 @@ def _support(clause, spec: Spec, geometry: Geometry, constants, on: Text) -> Sup
             for r in relations:
                 for axis, var in enumerate(spec.spatial):
                     if _fixes(r, var, constants):
-                        value = _number(r.rhs if r.lhs == symbol(var) else r.lhs, constants)
+                        value = _number(r.rhs if r.lhs == symbol(var) else r.lhs, constants, r.loc)
                         lo, hi = geometry.lo[axis], geometry.hi[axis]
                         for side, end in ((0, lo), (1, hi)):
                             if np.isclose(value, end, rtol=0, atol=1e-12 * (1 + abs(end))):
@@ -234,8 +235,10 @@ def _fixes(r: Relation, var: str | None, constants) -> bool:
     return (r.lhs == s and r.rhs.free_symbols <= numbers) or (r.rhs == s and r.lhs.free_symbols <= numbers)
 
 
-def _number(expr: sympy.Expr, constants: dict[str, sympy.Expr]) -> float:
-    return float(expr.xreplace({symbol(k): v for k, v in constants.items()}))
+def _number(expr: sympy.Expr, constants: dict[str, sympy.Expr], loc: Loc) -> float:
+    from ..spec.load import constant_value
+
+    return constant_value(expr, constants, "the selector's value", loc)
 
 
 def _holds(relation: Relation, env, n: int, constants) -> np.ndarray:
@@ -347,11 +350,21 @@ def check_exact_solution(problem: SymbolicProblem, geometry: Geometry) -> list[S
         env = {v: X[:, i] for i, v in enumerate(variables)} | {n: N[:, i] for i, n in enumerate(normals)}
         try:
             values = evaluate(residual, env, len(X))
-            scale = max(1.0, *(float(np.max(np.abs(evaluate(a, env, len(X))))) for a in sympy.Add.make_args(residual)))
+            parts = [np.abs(evaluate(a, env, len(X))) for a in sympy.Add.make_args(residual)]
+            scale = max([1.0] + [float(np.nanmax(p)) for p in parts if np.isfinite(p).any()])
         except (TypeError, KeyError):
             continue  # a function we cannot evaluate numerically: skip the check
-        worst = int(np.nanargmax(np.abs(values))) if len(values) else 0
-        if len(values) and not np.abs(values[worst]) <= EXACT_TOLERANCE * scale:
+        if len(values) == 0:
+            continue
+        if not np.all(np.isfinite(values)):
+            bad = int(np.argmin(np.isfinite(values)))
+            at = ", ".join(f"{v}={X[bad, i]:.3g}" for i, v in enumerate(problem.variables))
+            warnings.append(
+                SpecWarning(f"`exact` in {term.kind} `{term.name}` is not finite at ({at}): is it defined on the domain?", term.loc)
+            )
+            continue
+        worst = int(np.argmax(np.abs(values)))
+        if not np.abs(values[worst]) <= EXACT_TOLERANCE * scale:
             at = ", ".join(f"{v}={X[worst, i]:.3g}" for i, v in enumerate(problem.variables))
             warnings.append(
                 SpecWarning(

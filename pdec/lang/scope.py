@@ -19,6 +19,7 @@ FUNCTIONS = {
     "sinh": sympy.sinh,
     "cosh": sympy.cosh,
     "abs": sympy.Abs,
+    "sign": sympy.sign,
 }
 """Elementary functions of the language, by the name a user writes."""
 
@@ -51,6 +52,8 @@ class Scope:
     constants: tuple[str, ...] = ()
     parameters: tuple[str, ...] = ()
     indexed: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    excluded: tuple[str, ...] = ()
+    """Spec names this expression may not use (parameters in `exact` and selectors)."""
     allow_unknowns: bool = True
     allow_dn: bool = False
     context: str = "an equation"

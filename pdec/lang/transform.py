@@ -7,18 +7,21 @@ import re
 from fractions import Fraction
 
 import lark
+import numpy as np
 import sympy
 from lark import Token, Transformer, v_args
 
 from ..errors import Loc, SpecError, did_you_mean
-from .nodes import IndexRef, Laplacian, NormalDerivative, Unbound, expand_laplacians, is_unknown, laplacian_power
+from .numeric import evaluate
+from .nodes import IndexRef, Laplacian, NormalDerivative, PendingDerivative, Unbound, expand_laplacians, is_unknown, laplacian_power
 from .scope import FUNCTIONS, NAMED_NUMBERS, OPERATORS, Scope, symbol
+from .printer import to_text
 from .selector import BOUNDARY, Relation
 
 MAX_MAGNITUDE_DIGITS = 300
 """Numbers beyond 1e300 in magnitude (or below 1e-300) are refused: they overflow float64."""
 MAX_INT_EXPONENT = 1000
-MAX_SUM_TERMS = 10_000
+MAX_SUM_TERMS = 1_000
 MAX_DERIVATIVE_ORDER = 4
 
 _NUMBER = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(?:[eE]([+-]?\d+))?")
@@ -47,11 +50,14 @@ class ToSympy(Transformer):
     reported at its first use (`check_bound`).
     """
 
-    def __init__(self, scope: Scope, base: Loc) -> None:
+    def __init__(self, scope: Scope, base: Loc, sum_indices: frozenset[str] = frozenset()) -> None:
         super().__init__()
         self.scope = scope
         self.base = base
+        self.sum_indices = sum_indices
+        """Names used as the index of some `sum`: only these may be unbound."""
         self.unbound: dict[str, Loc] = {}
+        self.sum_terms = 0
 
     # -- helpers ---------------------------------------------------------
     def _loc(self, token: Token) -> Loc:
@@ -63,10 +69,21 @@ class ToSympy(Transformer):
     def _error(self, message: str, token: Token | None = None) -> SpecError:
         return SpecError(message, self._loc(token) if token is not None else self.base)
 
-    def _checked(self, value: sympy.Expr, token: Token | None = None) -> sympy.Expr:
-        """Refuse non-finite or float-overflowing numbers as soon as they appear."""
+    def _checked(self, value: sympy.Expr, token: Token | None = None, what: str | None = None) -> sympy.Expr:
+        """Refuse non-finite, complex or float-overflowing values as soon as they appear.
+
+        ``what`` names the construct for the message (``log(0)``); without it a
+        non-finite value can only have come from a division.
+        """
         if value.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo):
-            raise self._error("division by zero", token)
+            raise self._error(f"`{what}` is not finite" if what else "division by zero", token)
+        if value.has(sympy.I):
+            raise self._error(f"`{what or to_text(value)}` is not real: the language has real numbers only", token)
+        if value.has(sympy.DiracDelta, sympy.Heaviside):
+            raise self._error(
+                f"`{what or to_text(value)}` differentiates a function with a kink (`abs`, `sign`) where it is not smooth",
+                token,
+            )
         if value.is_Rational and value != 0:
             p, q = abs(value.p), value.q
             if p.bit_length() - q.bit_length() > 997 or q.bit_length() - p.bit_length() > 997:
@@ -140,7 +157,7 @@ class ToSympy(Transformer):
             raise self._error(f"exponent {exponent} is too large (at most {MAX_INT_EXPONENT})", token)
         if base == 0 and exponent.is_Number and exponent.is_negative:
             raise self._error("division by zero (0 to a negative power)", token)
-        return self._checked(base**exponent, token)
+        return self._checked(base**exponent, token, what=f"{to_text(base)}^{to_text(exponent)}")
 
     # -- names -----------------------------------------------------------
     def name(self, token: Token):
@@ -158,10 +175,15 @@ class ToSympy(Transformer):
             raise self._error(f"`{name}` is a function: call it as `{name}(...)`", token)
         if name in scope.indexed:
             raise self._error(f"`{name}` has {len(scope.indexed[name])} components: write `{name}[i]`", token)
+        if name in scope.excluded:
+            raise self._error(f"the learnable parameter `{name}` cannot appear in {scope.context}", token)
         if "_" in name:
             derivative = self._subscript_derivative(name, token)
             if derivative is not None:
                 return derivative
+        if name not in self.sum_indices:
+            hint = did_you_mean(name, self.scope.names())
+            raise self._error(f"undefined name `{name}`" + (f".{hint}" if hint else ""), token)
         self.unbound.setdefault(name, self._loc(token))
         return Unbound(name, real=True)
 
@@ -178,7 +200,7 @@ class ToSympy(Transformer):
             hint = (
                 " This problem has no time variable: add a `time:` section."
                 if missing
-                else f" Variables are {', '.join(self.scope.variables)}."
+                else f" Variables are {names_list(self.scope.variables)}."
             )
             raise self._error(f"`{name}`: `{subscript}` is not a list of variables.{hint}", token)
         if len(splits) > 1:
@@ -189,7 +211,7 @@ class ToSympy(Transformer):
     def _derivative(self, expr, variables, token):
         if expr.has(Laplacian):
             expr = expand_laplacians(expr, self.scope.spatial_symbols())
-        result = sympy.diff(expr, *variables)
+        result = self._checked(sympy.diff(expr, *variables), token, what=f"d({to_text(expr)}, ...)")
         if derivative_order(result) > MAX_DERIVATIVE_ORDER:
             raise self._error(f"derivatives above order {MAX_DERIVATIVE_ORDER} are not supported", token)
         return result
@@ -216,7 +238,7 @@ class ToSympy(Transformer):
         if name in FUNCTIONS:
             if len(args) != 1:
                 raise self._error(f"`{name}` takes one argument, got {len(args)}", token)
-            return self._checked(FUNCTIONS[name](args[0]), token)
+            return self._checked(FUNCTIONS[name](args[0]), token, what=f"{name}({to_text(args[0])})")
         handler = {"d": self._call_d, "dn": self._call_dn, "laplacian": self._call_laplacian, "sum": self._call_sum}
         if name in handler:
             return handler[name](token, args)
@@ -240,13 +262,17 @@ class ToSympy(Transformer):
                 variables.extend([variables[-1]] * (int(arg) - 1))
             elif isinstance(arg, sympy.Symbol) and arg.name in self.scope.variables:
                 variables.append(arg)
+            elif isinstance(arg, IndexRef):
+                variables.append(arg)  # resolved when the enclosing `sum` substitutes the index
             else:
                 raise self._error(
-                    f"`d(...)` differentiates along variables ({', '.join(self.scope.variables)}), not `{arg}`",
+                    f"`d(...)` differentiates along variables ({names_list(self.scope.variables)}), not `{to_text(arg)}`",
                     token,
                 )
         if len(variables) > MAX_DERIVATIVE_ORDER:
             raise self._error(f"derivatives above order {MAX_DERIVATIVE_ORDER} are not supported", token)
+        if any(isinstance(v, IndexRef) for v in variables):
+            return PendingDerivative(args[0], *variables)
         return self._derivative(args[0], variables, token)
 
     def _call_dn(self, token: Token, args):
@@ -261,7 +287,7 @@ class ToSympy(Transformer):
             raise self._error("`laplacian` takes one argument", token)
         if not self.scope.spatial:
             raise self._error("`laplacian` needs spatial variables", token)
-        result = self._laplacian(args[0])
+        result = self._checked(self._laplacian(args[0]), token, what=f"laplacian({to_text(args[0])})")
         if derivative_order(result) > MAX_DERIVATIVE_ORDER:
             raise self._error(f"derivatives above order {MAX_DERIVATIVE_ORDER} are not supported", token)
         return result
@@ -281,6 +307,29 @@ class ToSympy(Transformer):
             expr = expand_laplacians(expr, spatial)
         return sympy.Add(*(sympy.diff(expr, s, 2) for s in spatial))
 
+    def _check_index_powers(self, body, index: Unbound, first: int, last: int, token: Token) -> None:
+        """Apply the power guards to every value the index takes, before substituting it.
+
+        Substituting first would let SymPy evaluate ``9^9^(9*i)`` exactly.
+        """
+        values = np.arange(first, last + 1, dtype=float)
+        for node in sympy.preorder_traversal(body):
+            if not (isinstance(node, sympy.Pow) and node.exp.has(index)):
+                continue
+            try:
+                exponents = evaluate(node.exp, {index: values}, len(values))
+            except (TypeError, KeyError):
+                continue  # depends on other names too: checked after substitution
+            worst = float(np.max(np.abs(exponents))) if len(exponents) else 0.0
+            if node.base.is_Number and node.base != 0:
+                if not np.isfinite(worst) or worst * abs(math.log10(abs(float(node.base)))) > MAX_MAGNITUDE_DIGITS:
+                    raise self._error("power too large for float64 (beyond 1e300) for some value of the sum index", token)
+            elif not np.isfinite(worst) or worst > MAX_INT_EXPONENT:
+                raise self._error(
+                    f"exponent {worst:.0f} is too large (at most {MAX_INT_EXPONENT}) for some value of the sum index",
+                    token,
+                )
+
     def _call_sum(self, token: Token, args):
         if len(args) != 4:
             raise self._error("`sum` takes four arguments: `sum(i, first, last, expression)`", token)
@@ -292,16 +341,34 @@ class ToSympy(Transformer):
         count = int(last) - int(first) + 1
         if count > MAX_SUM_TERMS:
             raise self._error(f"`sum` over {count} terms; at most {MAX_SUM_TERMS}", token)
+        self.sum_terms += count * len(sympy.Add.make_args(body))
+        if self.sum_terms > MAX_SUM_TERMS:
+            raise self._error(f"sums expand to more than {MAX_SUM_TERMS} terms in one expression", token)
+        self._check_index_powers(body, index, int(first), int(last), token)
         self.unbound.pop(index.name, None)
         terms = []
         for k in range(int(first), int(last) + 1):
             term = body.xreplace({index: sympy.Integer(k)})
-            term = term.replace(
-                lambda e: isinstance(e, IndexRef) and e.args[1].is_Integer,
-                lambda e: self._component(e.args[0].name, int(e.args[1]), token),
-            )
+            if term.has(IndexRef):
+                term = term.replace(
+                    lambda e: isinstance(e, IndexRef) and e.args[1].is_Integer,
+                    lambda e: self._component(e.args[0].name, int(e.args[1]), token),
+                )
+            if term.has(PendingDerivative):
+                term = term.replace(
+                    lambda e: isinstance(e, PendingDerivative) and not e.has(IndexRef, Unbound),
+                    lambda e: self._derivative(e.args[0], list(e.args[1:]), token),
+                )
             terms.append(term)
         return sympy.Add(*terms)
+
+
+def names_list(names, limit: int = 8) -> str:
+    """``x, y, t`` — or ``x1, x2, x3, …, x100`` when there are many."""
+    names = list(names)
+    if len(names) <= limit:
+        return ", ".join(names)
+    return ", ".join(names[: limit - 2]) + f", …, {names[-1]} ({len(names)} in all)"
 
 
 def _split_variables(subscript: str, variables: tuple[str, ...]) -> list[list[str]]:

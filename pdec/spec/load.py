@@ -17,6 +17,7 @@ from pathlib import Path
 import sympy
 
 from ..errors import Loc, SpecError, did_you_mean
+from ..lang.numeric import evaluate
 from ..lang.parse import parse_expr
 from ..lang.scope import RESERVED, Scope, symbol
 from . import schema
@@ -170,7 +171,7 @@ class _Reader:
             rule = "letters and digits" if pattern is NAME else "letters, digits and `_`"
             raise SpecError(f"invalid {what} name `{value}`: use {rule}, starting with a letter (at most 32)", loc)
         if value in RESERVED:
-            raise SpecError(f"`{value}` is a built-in name and cannot be used as a {what} name", loc)
+            raise SpecError(f"`{value}` is a built-in name and cannot be used as {_article(what)} name", loc)
 
     def number(self, node: YNode, what: str) -> float:
         if not isinstance(node, YScalar) or node.is_null:
@@ -180,23 +181,19 @@ class _Reader:
             value = float(text)
         else:
             scope = Scope(constants=tuple(self.constant_values), allow_unknowns=False, context=f"`{what}`")
-            expr = parse_expr(text, scope, node.loc)
+            try:
+                expr = parse_expr(text, scope, node.loc)
+            except SpecError as exc:
+                if exc.message.startswith("undefined name"):
+                    raise SpecError(f"`{what}` must be a number or an expression of constants: {exc.message}", exc.loc) from None
+                raise
             value = self._evaluate(expr, what, node.loc)
         if not math.isfinite(value):
             raise SpecError(f"`{what}` must be finite, got {text}", node.loc)
         return value
 
     def _evaluate(self, expr: sympy.Expr, what: str, loc: Loc) -> float:
-        value = expr.xreplace({symbol(k): v for k, v in self.constant_values.items()})
-        if value.free_symbols:
-            raise SpecError(f"`{what}` must be a number, not an expression of variables", loc)
-        try:
-            result = complex(sympy.N(value, 20))
-        except (TypeError, ValueError, OverflowError):
-            raise SpecError(f"`{what}` is not a finite real number", loc) from None
-        if result.imag != 0 or not math.isfinite(result.real):
-            raise SpecError(f"`{what}` is not a finite real number", loc)
-        return result.real
+        return constant_value(expr, self.constant_values, what, loc)
 
     def integer(self, node: YNode, what: str, minimum: int = 0, maximum: int | None = None) -> int:
         if not isinstance(node, YScalar) or not re.fullmatch(r"[+-]?\d+", node.text.strip()):
@@ -249,7 +246,7 @@ class _Reader:
         time = self.time(e["time"]) if "time" in e else None
         unknowns, unknown_locs = self.unknowns(e["unknowns"])
         parameters = self.parameters(e["parameters"]) if "parameters" in e else ()
-        self.check_clashes(domain, time, unknowns, constants, parameters, root)
+        self.check_clashes(domain, time, unknowns, unknown_locs, constants, parameters, e)
         name = self.name(e["name"], "name", RUN_NAME) if "name" in e else _run_name(default_name)
         return Spec(
             name=name,
@@ -280,7 +277,7 @@ class _Reader:
             expr = parse_expr(text.text, scope, text.loc)
             self._evaluate(expr, f"constants.{key}", text.loc)
             self.constant_values[key] = expr.xreplace({symbol(k): v for k, v in self.constant_values.items()})
-            result.append(Constant(key, text))
+            result.append(Constant(key, text, node.key_locs[key]))
         return tuple(result)
 
     def domain(self, node: YNode) -> Box | Ball:
@@ -363,20 +360,21 @@ class _Reader:
             result.append(Parameter(key, initial, true, node.key_locs[key]))
         return tuple(result)
 
-    def check_clashes(self, domain, time, unknowns, constants, parameters, root: YMap) -> None:
+    def check_clashes(self, domain, time, unknowns, unknown_locs, constants, parameters, entries) -> None:
+        """Names are unique across variables, unknowns, constants and parameters."""
         seen: dict[str, str] = {}
         groups = [
-            ("variable", domain.variables + ((time.name,) if time else ())),
-            ("unknown", unknowns),
-            ("constant", tuple(c.name for c in constants)),
-            ("parameter", tuple(p.name for p in parameters)),
+            ("variable", [(v, domain.loc) for v in domain.variables] + ([(time.name, time.loc)] if time else [])),
+            ("unknown", list(zip(unknowns, unknown_locs))),
+            ("constant", [(c.name, c.loc) for c in constants]),
+            ("parameter", [(p.name, p.loc) for p in parameters]),
         ]
         if isinstance(domain, Box) and domain.indexed:
-            groups.append(("indexed variable", (domain.indexed,)))
+            groups.append(("indexed variable", [(domain.indexed, domain.loc)]))
         for kind, names in groups:
-            for n in names:
+            for n, loc in names:
                 if n in seen:
-                    raise SpecError(f"`{n}` is both a {seen[n]} and a {kind}: names must be unique", root.loc)
+                    raise SpecError(f"`{n}` is both {_article(seen[n])} and {_article(kind)}: names must be unique", loc)
                 seen[n] = kind
 
     def equations(self, node: YNode) -> tuple[Equation, ...]:
@@ -548,9 +546,31 @@ class _Reader:
             seen.add(n)
 
 
+def constant_value(expr: sympy.Expr, constants: dict[str, sympy.Expr], what: str, loc: Loc) -> float:
+    """The float value of an expression of constants, or a located error.
+
+    Evaluated in floating point (never to arbitrary precision: `sin(e^e^e^e)`
+    would take SymPy hours); overflow and complex values are errors.
+    """
+    value = expr.xreplace({symbol(k): v for k, v in constants.items()})
+    if value.free_symbols:
+        raise SpecError(f"`{what}` must be a number, not an expression of variables", loc)
+    try:
+        result = float(evaluate(value, {}, 1)[0])
+    except (TypeError, KeyError, OverflowError, ValueError):
+        raise SpecError(f"`{what}` is not a finite real number", loc) from None
+    if not math.isfinite(result):
+        raise SpecError(f"`{what}` is not a finite real number", loc)
+    return result
+
+
 def _mentions_initial(node: YNode, time: str) -> bool:
     """Whether a selector fixes the time variable (to name the condition `ic…`)."""
     return isinstance(node, YScalar) and bool(re.search(rf"\b{time}\s*=", node.text))
+
+
+def _article(word: str) -> str:
+    return f"{'an' if word[0] in 'aeiou' else 'a'} {word}"
 
 
 def _kind(node: YNode) -> str:

@@ -74,6 +74,7 @@ class Constant:
 
     name: str
     value: Text
+    loc: Loc | None = None
 
 
 @dataclass(frozen=True)

@@ -72,7 +72,13 @@ def parse_yaml(text: str, file: str) -> YNode | None:
         loc = _loc(mark, file, lines) if mark else Loc(file, 1, 1)
         problem = exc.problem or exc.context or "invalid YAML"
         raise SpecError(f"invalid YAML: {problem}", loc) from None
-    except yaml.YAMLError as exc:  # reader errors: unprintable characters and the like
+    except yaml.reader.ReaderError as exc:  # an unprintable character: locate it ourselves
+        before = text[: exc.position]
+        line = before.count("\n")
+        col = exc.position - (before.rfind("\n") + 1)
+        loc = Loc(file, line + 1, col + 1, lines[line] if line < len(lines) else "")
+        raise SpecError(f"invalid YAML: unacceptable character #x{exc.character:04x}: {exc.reason}", loc) from None
+    except yaml.YAMLError as exc:
         raise SpecError(f"invalid YAML: {exc}", Loc(file, 1, 1)) from None
     if root is None:
         return None

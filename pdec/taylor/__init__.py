@@ -7,11 +7,30 @@ per-layer quantities KFAC needs. Imports only torch, numpy and the standard
 library, so emitted standalone scripts can inline it.
 """
 
-from .activations import ACTIVATIONS, ActivationFn
-from .kfac_record import LayerRecord, Recording, record
-from .mlp import TaylorLinear, TaylorMLP
+import importlib
+
 from .operators import Laplacian, Operator, Partial, canonical_name
 from .streams import StreamPlan, plan_streams
+
+# The torch-backed parts load on first use: the front end (`pdec check`) needs
+# only the operator vocabulary and the stream planner, not 3 s of torch import.
+_LAZY = {
+    "ACTIVATIONS": "activations",
+    "ActivationFn": "activations",
+    "LayerRecord": "kfac_record",
+    "Recording": "kfac_record",
+    "record": "kfac_record",
+    "TaylorLinear": "mlp",
+    "TaylorMLP": "mlp",
+}
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    globals()[name] = value
+    return value
 
 __all__ = [
     "ACTIVATIONS",

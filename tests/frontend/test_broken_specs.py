@@ -79,7 +79,6 @@ CASES = [
         equation("u_t = kappa * u_xx\x07"),
         "invalid YAML: unacceptable character #x0007",
         10,
-        xfail="a reader error (unprintable character) is reported at 1:1, not at the line of the character",
     ),
     # -- empty and binary files ----------------------------------------------
     Case("empty-file", "", "spec is empty: expected a mapping with `domain`, `unknowns` and `equations`", 1, 1),
@@ -126,14 +125,13 @@ CASES = [
     Case("lr-overflows", edit("lr: 0.001", "lr: 1e400"), "`training.lr` must be finite, got 1e400", 24, 7),
     Case("hidden-zero-width", edit("hidden: [32, 32]", "hidden: [32, 0]"), "`model.hidden` must be between 1 and 100000, got 0", 19, 16),
     Case("weight-negative", edit("- u_t = kappa * u_xx", "- equation: u_t = kappa * u_xx\n    weight: -1"), "`weight` must be non-negative, got -1", 11, 13),
-    Case("constant-sqrt-negative", edit("kappa: 0.5", "kappa: sqrt(-1)"), "`constants.kappa` is not a finite real number", 8, 10),
+    Case("constant-sqrt-negative", edit("kappa: 0.5", "kappa: sqrt(-1)"), "`sqrt(-1)` is not real: the language has real numbers only", 8, 10),
     Case(
         "constant-log-zero",
         edit("kappa: 0.5", "kappa: log(0)"),
-        "`constants.kappa` is not a finite real number",
+        "`log(0)` is not finite",
         8,
         10,
-        xfail="log(0) is reported as 'division by zero', which the spec does not contain",
     ),
     # -- names ---------------------------------------------------------------
     Case("undefined-kapa", equation("u_t = kapa * u_xx"), "undefined name `kapa`. Did you mean `kappa`?", 10, 11),
@@ -148,7 +146,6 @@ CASES = [
         "`x` is both a variable and a constant: names must be unique",
         8,
         3,
-        xfail="name clashes are reported at 1:1 (the spec's root), not at the clashing name",
     ),
     Case("unknown-in-no-equation", edit("unknowns: [u]", "unknowns: [u, v]"), "unknown `v` appears in no equation", 6, 15),
     Case(
@@ -157,7 +154,6 @@ CASES = [
         "parameter `nu`",
         18,
         11,
-        xfail="a learnable parameter in `exact` is reported as 'undefined name `nu`. Did you mean `u`?'",
     ),
     # -- derivatives and operators -------------------------------------------
     Case("u_yy-in-1d", equation("u_t = kappa * u_yy"), "`u_yy`: `yy` is not a list of variables. Variables are x, t.", 10, 19),
@@ -168,7 +164,7 @@ CASES = [
     Case("d-count-5", equation("u_t = d(u, x, 5)"), "in `d(...)`, a count follows a variable and is 1..4", 10, 11),
     Case("laplacian-cubed", equation("u_t = laplacian(laplacian(laplacian(u)))"), "derivatives above order 4 are not supported", 10, 11),
     Case("equation-without-unknown", equation("x = 1"), "equation `pde` involves no unknown (u)", 10, 5),
-    Case("imaginary-coefficient", equation("u_t = sqrt(-1) * u_xx"), "real", 10, xfail="`sqrt(-1)` in an equation is accepted: the residual becomes complex (I*u_xx)"),
+    Case("imaginary-coefficient", equation("u_t = sqrt(-1) * u_xx"), "real", 10),
     # -- equation syntax -----------------------------------------------------
     Case("two-equals", equation("u_t = kappa * u_xx = 0"), "unexpected `=`: an equation has exactly one `=`", 10, 24),
     Case("no-equals", equation("u_t - kappa * u_xx"), "expression ends too early: expected", 10, 23),
@@ -180,7 +176,6 @@ CASES = [
         equation("u_t = d(0^x, x)"),
         "not finite",
         10,
-        xfail="d(0^x, x) is NaN (0^x*log(0)); the NaN swallows u_t and the message says 'involves no unknown (u)'",
     ),
     Case(
         "multiline-plain-scalar",
@@ -212,14 +207,12 @@ CASES = [
         edit("on: x = 0 or x = 1", "on: x = sqrt(-1)"),
         "real",
         12,
-        xfail="crashes with TypeError: Cannot convert complex to float (problem._number)",
     ),
     Case(
         "selector-parameter",
         edit("  kappa: 0.5\n", "  kappa: 0.5\nparameters: {nu: 0.1}\n").replace("on: x = 0 or x = 1", "on: x = nu"),
         "parameter `nu`",
         13,
-        xfail="a learnable parameter in a selector is reported as 'undefined name `nu`. Did you mean `u`?'",
     ),
     # -- code injection: nothing may run ---------------------------------------
     Case("inject-import", equation("u_t = __import__('os').system('touch PWNED')"), "unexpected character '_' in expression", 10, 11),
@@ -241,28 +234,25 @@ CASES = [
     Case("number-1e-999", equation("u_t = u_xx + 1e-999"), "number `1e-999` is too small (below 1e-300) for float64", 10, 18),
     Case("exponent-1001", equation("u_t = u_xx + x^1001"), "exponent 1001 is too large (at most 1000)", 10, 19),
     Case("sum-20000-terms-written", equation("u_t = u_xx + " + "+".join(["x"] * 20_000)), "expression is longer than 10000 characters", 10, 5),
-    Case("sum-20000-terms", equation("u_t = u_xx + sum(i, 1, 20000, x)"), "`sum` over 20000 terms; at most 10000", 10, 18),
+    Case("sum-20000-terms", equation("u_t = u_xx + sum(i, 1, 20000, x)"), "`sum` over 20000 terms; at most 1000", 10, 18),
     Case("expression-100KB", equation("u_t = u_xx + " + "x*" * 50_000 + "x"), "expression is longer than 10000 characters", 10, 5),
     Case(
         "sum-index-exponent",
         equation("u_t = u_xx + sum(i, 1, 2, x^(1000*i))"),
         "exponent 2000 is too large",
         10,
-        xfail="the exponent guard is bypassed through a sum index: x^2000 is accepted",
     ),
     Case(
         "sum-index-magnitude",
         equation("u_t = u_xx + sum(i, 1, 1, 10^(400*i))"),
         "too large for float64",
         10,
-        xfail="the magnitude guard is bypassed through a sum index: 10^400 is accepted",
     ),
     Case(
         "sum-index-power-tower",
         equation("u_t = u_xx + sum(i, 1, 1, 9^9^(9*i))"),
         "too large",
         10,
-        xfail="hangs: the sum substitutes i = 1 and SymPy computes 9^387420489 exactly (guard bypassed)",
         isolate=True,
     ),
     Case(
@@ -270,15 +260,13 @@ CASES = [
         equation("u_t = u_xx + sum(i, 1, 300, sum(j, 1, 300, sin(i*j)))"),
         "terms",
         10,
-        xfail="hangs (~40 s): nested sums multiply to 90,000 terms, past the 10,000-term limit",
         isolate=True,
     ),
     Case(
         "max-sum-then-typo",
-        equation("u_t = u_xx + sum(i, 1, 10000, sin(i*x)) + kapa"),
+        equation("u_t = u_xx + sum(i, 1, 1000, sin(i*x)) + kapa"),
         "undefined name `kapa`",
         10,
-        xfail="slow (~7 s): a sum at the documented 10,000-term limit takes seconds to build before the error",
         isolate=True,
     ),
     Case(
@@ -286,7 +274,6 @@ CASES = [
         edit("kappa: 0.5", "kappa: sin(e^e^e^e)"),
         "`constants.kappa`",
         8,
-        xfail="hangs: evaluating sin(e^e^e^e) needs thousands of digits of precision (sympy.N)",
         isolate=True,
     ),
     Case(
@@ -295,7 +282,6 @@ CASES = [
         "`u_xx`: `xx` is not a list of variables",
         9,
         19,
-        xfail="the message lists all 10,001 variables (about 90 KB)",
     ),
 ]
 
@@ -452,7 +438,6 @@ def test_missing_file_is_a_spec_error(tmp_path: Path) -> None:
     assert info.value.loc.line == 1
 
 
-@pytest.mark.xfail(strict=True, reason="ValueError: All-NaN slice encountered (np.nanargmax in check_exact_solution)")
 @pytest.mark.parametrize(
     "text",
     [

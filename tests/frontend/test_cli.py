@@ -135,7 +135,6 @@ def test_check_warns_on_wrong_exact_solution(runs) -> None:
     assert re.match(r"^exact\.yaml:10:5: warning: `exact` does not satisfy equation `pde`: residual \S+ at \(x=\S+, t=\S+\)$", warnings[0])
 
 
-@pytest.mark.xfail(strict=True, reason="`on: x = sqrt(-1)` crashes inside pdec (TypeError): exit 1 'internal error'")
 def test_check_spec_that_crashes_pdec_still_exits_2(tmp_path, monkeypatch, capsys) -> None:
     monkeypatch.chdir(tmp_path)
     Path("crash.yaml").write_text(SPECS["crash.yaml"], encoding="utf-8")
