@@ -56,10 +56,12 @@ class TaylorLinear(nn.Linear):
             self.kfac_slot.capture(x, out)
         return out
 
-    def forward_streams(self, z: Tensor) -> Tensor:
-        """``[S, N, in] -> [S, N, out]``: one matmul for all streams, bias on stream 0."""
+    def forward_streams(self, z: Tensor, value_row: int | None = 0) -> Tensor:
+        """``[S, N, in] -> [S, N, out]``: one matmul for all streams, bias on the
+        value stream (row ``value_row``; ``None`` when it is not among them)."""
         out = z.matmul(self.weight.T)
-        out[0] += self.bias
+        if value_row is not None:
+            out[value_row] += self.bias
         if self.kfac_slot is not None:
             self.kfac_slot.capture(z, out)
         return out
@@ -143,6 +145,8 @@ class TaylorMLP(nn.Module):
         compiled = self._compiled.get(plan)
         if compiled is None:
             compiled = self._compiled[plan] = _Compiled.from_plan(plan)
+        recording = any(layer.kfac_slot is not None for layer in self.layers)
+        rows = tuple(range(plan.n_streams)) if recording else compiled.needed
         if plan.n_streams == 1:
             Z = self.forward(X).unsqueeze(0)
         else:
@@ -151,10 +155,11 @@ class TaylorMLP(nn.Module):
             if fused and not can_fuse:
                 raise ValueError("the fused runtime needs a plan of order ≤ 2 and no torch.func transform")
             if can_fuse if fused is None else fused:
-                Z = self._taylor_fused(X, dirs, compiled)
+                Z = self._taylor_fused(X, dirs, compiled, rows)
             else:
-                Z = self._taylor_generic(X, dirs, compiled)
-        return {op: _combine(Z, combo) for op, combo in compiled.outputs}
+                Z = self._taylor_generic(X, dirs, compiled, rows)
+        row_of = {s: k for k, s in enumerate(rows)}
+        return {op: _combine(Z, combo, row_of) for op, combo in compiled.outputs}
 
     def release_workspace(self) -> None:
         """Free the stream buffers the fused runtime keeps between calls."""
@@ -162,7 +167,7 @@ class TaylorMLP(nn.Module):
 
     # -- generic runtime ---------------------------------------------------
 
-    def _taylor_generic(self, X: Tensor, dirs: Tensor, c: _Compiled) -> Tensor:
+    def _taylor_generic(self, X: Tensor, dirs: Tensor, c: _Compiled, rows: tuple[int, ...]) -> Tensor:
         first = self.layers[0]
         N = X.shape[0]
         if first.kfac_slot is not None:  # KFAC wants the full input streams of layer 1
@@ -174,15 +179,17 @@ class TaylorMLP(nn.Module):
         Z = _activate_generic(h, c, self.activation)
         for layer in self.layers[1:-1]:
             Z = _activate_generic(list(layer.forward_streams(Z)), c, self.activation)
-        return self.layers[-1].forward_streams(Z)
+        if len(rows) < c.n_streams:  # the output layer only on the streams the outputs read
+            Z = Z[list(rows)]
+        return self.layers[-1].forward_streams(Z, rows.index(0) if 0 in rows else None)
 
     # -- fused runtime -----------------------------------------------------
 
-    def _taylor_fused(self, X: Tensor, dirs: Tensor, c: _Compiled) -> Tensor:
+    def _taylor_fused(self, X: Tensor, dirs: Tensor, c: _Compiled, rows: tuple[int, ...]) -> Tensor:
         params = [p for layer in self.layers for p in (layer.weight, layer.bias)]
         slots = [layer.kfac_slot for layer in self.layers]
         needs_grad = torch.is_grad_enabled() and (X.requires_grad or any(p.requires_grad for p in params))
-        run = _FusedRun(c, self.activation, self._workspace, slots if any(slots) else None, needs_grad)
+        run = _FusedRun(c, self.activation, self._workspace, slots if any(slots) else None, needs_grad, rows)
         return _FusedSecondOrder.apply(run, X, dirs, *params)
 
 
@@ -208,11 +215,12 @@ def _directions(plan: StreamPlan, generator: torch.Generator | None, X: Tensor) 
     return dirs
 
 
-def _combine(Z: Tensor, combo: tuple[tuple[int, float], ...]) -> Tensor:
+def _combine(Z: Tensor, combo: tuple[tuple[int, float], ...], row_of: dict[int, int]) -> Tensor:
+    """``Σ coef · Z[row of stream]``: an operator from the output-layer streams."""
     (s0, c0), *rest = combo
-    out = Z[s0] if c0 == 1 else c0 * Z[s0]
+    out = Z[row_of[s0]] if c0 == 1 else c0 * Z[row_of[s0]]
     for s, c in rest:
-        out = out + c * Z[s]
+        out = out + c * Z[row_of[s]]
     return out
 
 
@@ -249,6 +257,7 @@ class _Compiled:
     rules: tuple[tuple[tuple[int, float, tuple[int, ...]], ...], ...]  # per stream
     quads: tuple[_Quadratic, ...]  # order-2 streams, for the fused runtime
     outputs: tuple[tuple[Operator, tuple[tuple[int, float], ...]], ...]
+    needed: tuple[int, ...]  # the streams the outputs read
 
     @staticmethod
     def from_plan(plan: StreamPlan) -> _Compiled:
@@ -257,7 +266,8 @@ class _Compiled:
         if plan.max_order <= 2:
             quads = tuple(_Quadratic.from_rule(s.rule) for s in plan.streams[plan.n_first + 1 :])
         outputs = tuple((op, tuple((s, float(c)) for s, c in combo)) for op, combo in plan.outputs)
-        return _Compiled(plan.n_streams, plan.n_first, plan.max_order, rules, quads, outputs)
+        needed = tuple(sorted({s for _, combo in outputs for s, _ in combo}))
+        return _Compiled(plan.n_streams, plan.n_first, plan.max_order, rules, quads, outputs, needed)
 
 
 def _activate_generic(h: list[Tensor | None], c: _Compiled, act: ActivationFn) -> Tensor:
@@ -334,51 +344,35 @@ class _FusedRun:
     workspace: _Workspace
     slots: list | None
     needs_grad: bool
+    rows: tuple[int, ...]  # streams the output layer computes
 
 
-def _stream_dot(X: Tensor, Y: Tensor, out: Tensor, tmp: Tensor) -> Tensor:
-    """``out = Σ_r X_r ⊙ Y_r`` over the leading (stream) dimension.
+CHUNK_BYTES = 4 << 20  # per array: a chunk of streams stays in the last-level cache
 
-    The products go through the flat scratch ``tmp``, a chunk of streams at a
-    time: one multiply and one sum over a chunk are far fewer operations than
-    one fused multiply-add per stream, and the chunk keeps the scratch small.
-    """
-    R = X.shape[0]
+
+def _chunks(F: Tensor, N: int, W: int) -> list[tuple[int, int]]:
+    """Ranges of first-order streams processed together: each operation of the
+    activation step runs over a chunk while it is still in cache, so the
+    stream block crosses main memory once per step instead of once per op."""
+    R = F.shape[0]
+    step = max(1, min(R, CHUNK_BYTES // max(1, N * W * F.element_size())))
+    return [(r, min(r + step, R)) for r in range(0, R, step)]
+
+
+def _dot_into(out: Tensor, X: Tensor, Y: Tensor, tmp: Tensor, coef: float = 1.0) -> None:
+    """``out += coef Σ_r X_r ⊙ Y_r`` over the leading dimension, products in ``tmp``."""
     shape = [max(a, b) for a, b in zip(X.shape, Y.shape)]  # same rank; one may be 1
-    step = max(1, min(R, tmp.numel() // max(1, math.prod(shape[1:]))))
-    part = torch.empty_like(out) if step < R else out
-    for r in range(0, R, step):
-        k = min(step, R - r)
-        prod = tmp[: k * math.prod(shape[1:])].view([k, *shape[1:]])
-        torch.mul(X[r : r + k], Y[r : r + k], out=prod)
-        if r == 0:
-            torch.sum(prod, 0, out=out)
-        else:
-            out.add_(torch.sum(prod, 0, out=part))
-    if R == 0:
-        out.zero_()
-    return out
+    prod = tmp[: math.prod(shape)].view(shape)
+    torch.mul(X, Y, out=prod)
+    out.add_(prod.sum(0), alpha=coef)
 
 
-def _quad_value(F: Tensor, quad: _Quadratic, out: Tensor, tmp: Tensor) -> Tensor:
-    """``out = Σ_ij C_ij F_i ⊙ F_j`` for the first-order block ``F [R, …]``."""
-    out.zero_()
-    part = torch.empty_like(out)
+def _runs_in(quad: _Quadratic, r0: int, r1: int):
+    """The parts of ``quad``'s diagonal runs inside streams ``[r0, r1)``."""
     for a, b, coef in quad.diag:
-        _stream_dot(F[a:b], F[a:b], part, tmp)
-        out.add_(part, alpha=coef)
-    for i, j, coef in quad.off:
-        out.addcmul_(F[i], F[j], value=coef)
-    return out
-
-
-def _quad_grad(G: Tensor, F: Tensor, w: Tensor, quad: _Quadratic) -> None:
-    """``G_i += w ⊙ ∂/∂F_i Σ C F F`` in place."""
-    for a, b, coef in quad.diag:
-        G[a:b].addcmul_(F[a:b], w, value=2 * coef)
-    for i, j, coef in quad.off:
-        G[i].addcmul_(F[j], w, value=coef)
-        G[j].addcmul_(F[i], w, value=coef)
+        lo, hi = max(a, r0), min(b, r1)
+        if lo < hi:
+            yield lo, hi, coef
 
 
 def _fused_activation(
@@ -391,46 +385,85 @@ def _fused_activation(
     ``None`` after the first layer (streams of order 2 start at zero).
     """
     R = c.n_first
+    N, W = A.shape[1], A.shape[2]
     s0, s1, s2 = act(h0, 2)
     A[0].copy_(s0)
-    torch.mul(F, s1, out=A[1 : R + 1])
-    Qs = []
-    for q, quad in enumerate(c.quads):
-        Q = _quad_value(F, quad, h0.new_empty(F.shape[1:]), tmp)
+    Qs = [h0.new_zeros(F.shape[1:]) for _ in c.quads]
+    for r0, r1 in _chunks(F, N, W):
+        torch.mul(F[r0:r1], s1, out=A[1 + r0 : 1 + r1])
+        for quad, Q in zip(c.quads, Qs):
+            for lo, hi, coef in _runs_in(quad, r0, r1):
+                _dot_into(Q, F[lo:hi], F[lo:hi], tmp, coef)
+    for q, (quad, Q) in enumerate(zip(c.quads, Qs)):
+        for i, j, coef in quad.off:
+            Q.addcmul_(F[i], F[j], value=coef)
         out = A[R + 1 + q]
         if H2 is None:
             torch.mul(s2, Q, out=out)
         else:
             torch.mul(H2[q], s1, out=out)
             out.addcmul_(s2, Q)
-        Qs.append(Q)
     return Qs
 
 
 def _fused_activation_backward(
-    GA: Tensor, h0: Tensor, F: Tensor, H2: Tensor | None, Qs: list[Tensor], c: _Compiled, act: ActivationFn, tmp: Tensor
+    GA: Tensor,
+    h0: Tensor,
+    F: Tensor,
+    H2: Tensor | None,
+    Qs: list[Tensor],
+    c: _Compiled,
+    act: ActivationFn,
+    tmp: Tensor,
+    first_zero: bool = False,
 ) -> None:
     """Turn ``GA`` (gradient w.r.t. the activation's output streams) in place
     into the gradient w.r.t. its input streams:
 
     ``g_h0 = σ'g0 + σ''(Σ_r g_r h_r + Σ_q g_q h_q) + σ'''Σ_q g_q Q_q``,
     ``g_hr = σ'g_r + Σ_q σ''g_q ∂Q_q/∂h_r``, ``g_hq = σ'g_q``.
+
+    ``first_zero``: the first-order block of ``GA`` is zero (and need not be
+    initialised), as below an output layer that reads no first-order stream.
     """
     R = c.n_first
+    N, W = GA.shape[1], GA.shape[2]
     _, s1, s2, s3 = act(h0, 3)
     g0, G1, G2 = GA[0], GA[1 : R + 1], GA[R + 1 :]
-    t = _stream_dot(G1, F, torch.empty_like(g0), tmp)
+    t = torch.zeros_like(g0)
     u = torch.zeros_like(g0)
     for q in range(len(c.quads)):
         if H2 is not None:
             t.addcmul_(G2[q], H2[q])
         u.addcmul_(G2[q], Qs[q])
+    weights = [s2 * G2[q] for q in range(len(c.quads))]
+    if first_zero and len(c.quads) == 1 and not c.quads[0].off:
+        # g_hr = 2 c σ''g_q h_r on the runs, written directly; zero elsewhere
+        done = 0
+        for lo, hi, coef in c.quads[0].diag:
+            G1[done:lo].zero_()
+            torch.mul(F[lo:hi], weights[0] * (2 * coef), out=G1[lo:hi])
+            done = hi
+        G1[done:].zero_()
+        weights = []
+    elif first_zero:
+        G1.zero_()
+    for r0, r1 in [] if first_zero else _chunks(F, N, W):
+        _dot_into(t, G1[r0:r1], F[r0:r1], tmp)
+        G1[r0:r1].mul_(s1)
+        for quad, w in zip(c.quads, weights):
+            for lo, hi, coef in _runs_in(quad, r0, r1):
+                G1[lo:hi].addcmul_(F[lo:hi], w, value=2 * coef)
+    if first_zero:
+        for quad, w in zip(c.quads, weights):
+            for a, b, coef in quad.diag:
+                G1[a:b].addcmul_(F[a:b], w, value=2 * coef)
+    for quad, w in zip(c.quads, weights):
+        for i, j, coef in quad.off:
+            G1[i].addcmul_(F[j], w, value=coef)
+            G1[j].addcmul_(F[i], w, value=coef)
     gh0 = s1 * g0
     gh0.addcmul_(s2, t).addcmul_(s3, u)
-    weights = [s2 * G2[q] for q in range(len(c.quads))]
-    G1.mul_(s1)
-    for quad, w in zip(c.quads, weights):
-        _quad_grad(G1, F, w, quad)
     G2.mul_(s1)
     g0.copy_(gh0)
 
@@ -440,13 +473,12 @@ class _FusedSecondOrder(torch.autograd.Function):
 
     Forward keeps, per hidden layer, the pre-activation streams ``H_l`` (the
     first layer only its value and ``W v_r``) and the post-activation streams
-    ``A_l``; backward turns the output gradient in place into the gradient of
-    each ``H_l`` (``_fused_activation_backward``) and recycles every buffer as
-    soon as it is dead, so its peak is the forward's saved buffers plus one.
-    All stream-sized buffers come from, and go back to, the model's workspace.
+    ``A_l``; the output layer computes only the streams the outputs read.
+    Backward turns the output gradient in place into the gradient of each
+    ``H_l`` (``_fused_activation_backward``) and recycles every buffer as soon
+    as it is dead, so its peak is the forward's saved buffers plus one. All
+    stream-sized buffers come from, and go back to, the model's workspace.
     """
-
-    SCRATCH_STREAMS = 16  # streams per chunk of the products in _stream_dot
 
     @staticmethod
     def forward(ctx, run: _FusedRun, X: Tensor, dirs: Tensor, *params: Tensor) -> Tensor:
@@ -455,8 +487,9 @@ class _FusedSecondOrder(torch.autograd.Function):
         weights, biases = params[0::2], params[1::2]
         S, R, N = c.n_streams, c.n_first, X.shape[0]
         n_hidden = len(weights) - 1
+        keep = run.needs_grad or run.slots is not None
         widest = max(w.shape[0] for w in weights[:-1])
-        tmp = ws.take((min(R, _FusedSecondOrder.SCRATCH_STREAMS) * N * widest,), X)
+        tmp = ws.take((max(CHUNK_BYTES // X.element_size(), N * widest),), X)
         first_h0 = torch.addmm(biases[0], X, weights[0].T)
         V = dirs @ weights[0].T  # first-order streams W v_r, constant over points
         h0, F, H2 = first_h0, V[:, None, :], None
@@ -469,17 +502,24 @@ class _FusedSecondOrder(torch.autograd.Function):
                 torch.mm(As[-1].view(S * N, -1), weights[l].T, out=H.view(S * N, -1))
                 H[0] += biases[l]
                 h0, F, H2 = H[0], H[1 : R + 1], H[R + 1 :]
-                if run.needs_grad or run.slots is not None:
+                if keep:
                     Hs.append(H)
                 else:  # evaluation only: the previous streams are dead
                     ws.give([As.pop()])
             A = ws.take((S, N, weights[l].shape[0]), X)
             Qss.append(_fused_activation(h0, F, H2, A, c, act, tmp))
             As.append(A)
-            if l > 0 and not (run.needs_grad or run.slots is not None):
+            if l > 0 and not keep:
                 ws.give([H])
-        Z = torch.mm(As[-1].view(S * N, -1), weights[-1].T).view(S, N, -1)
-        Z[0] += biases[-1]
+        rows = run.rows
+        if len(rows) < S:  # only the streams the outputs read pass the output layer
+            top = As.pop()
+            As.append(top[list(rows)])
+            ws.give([top])
+        K = len(rows)
+        Z = torch.mm(As[-1].view(K * N, -1), weights[-1].T).view(K, N, -1)
+        if 0 in rows:
+            Z[rows.index(0)] += biases[-1]
         if run.slots is not None:
             zeros = X.new_zeros(S - 1 - R, N, X.shape[1])
             inputs = [torch.cat([X[None], dirs[:, None, :].expand(-1, N, -1), zeros])] + [a.clone() for a in As]
@@ -490,7 +530,7 @@ class _FusedSecondOrder(torch.autograd.Function):
             ctx.save_for_backward(X, dirs, *params)
             ctx.run, ctx.first_h0, ctx.V, ctx.Hs, ctx.As, ctx.Qss, ctx.tmp = run, first_h0, V, Hs, As, Qss, tmp
         else:
-            ws.give([tmp, *Hs, *As])
+            ws.give([tmp, *Hs, *(a for a in As if a.shape[0] == S)])
         return Z
 
     @staticmethod
@@ -503,10 +543,10 @@ class _FusedSecondOrder(torch.autograd.Function):
                 "Call model.taylor(..., fused=False) to backpropagate twice."
             )
         ctx.run = None
-        c, act, ws = run.c, run.act, run.workspace
+        c, act, ws, rows = run.c, run.act, run.workspace, run.rows
         X, dirs, *params = ctx.saved_tensors
-        weights = params[0::2]
-        S, R, N = c.n_streams, c.n_first, X.shape[0]
+        weights, biases = params[0::2], params[1::2]
+        S, R, N, K = c.n_streams, c.n_first, X.shape[0], len(run.rows)
         n_hidden = len(weights) - 1
         As, Hs, Qss, tmp, first_h0, V = ctx.As, ctx.Hs, ctx.Qss, ctx.tmp, ctx.first_h0, ctx.V
         ctx.first_h0 = ctx.V = ctx.Hs = ctx.As = ctx.Qss = ctx.tmp = None
@@ -514,24 +554,36 @@ class _FusedSecondOrder(torch.autograd.Function):
         grads: list[Tensor | None] = [None] * len(params)
         slots = run.slots or [None] * len(weights)
 
+        # output layer: rows of the output-layer streams
         gZ = gZ.contiguous()
         if slots[-1] is not None:
             slots[-1].save_grad(gZ.clone())
-        if need[3 + 2 * n_hidden]:
-            grads[2 * n_hidden] = gZ.view(S * N, -1).T @ As[-1].view(S * N, -1)
-        if need[4 + 2 * n_hidden]:
-            grads[2 * n_hidden + 1] = gZ[0].sum(0)
         top = As.pop()
-        ws.give([top])  # dead: only the output layer's weight gradient read it
-        GA = ws.take(top.shape, X)
-        torch.mm(gZ.view(S * N, -1), weights[-1], out=GA.view(S * N, -1))
+        if need[3 + 2 * n_hidden]:
+            grads[2 * n_hidden] = gZ.view(K * N, -1).T @ top.view(K * N, -1)
+        if need[4 + 2 * n_hidden]:
+            grads[2 * n_hidden + 1] = gZ[rows.index(0)].sum(0) if 0 in rows else torch.zeros_like(biases[-1])
+        width = weights[-1].shape[1]
+        if K == S:
+            ws.give([top])  # dead: only the output layer's weight gradient read it
+        GA = ws.take((S, N, width), X)
+        first_zero = False
+        if K == S:
+            torch.mm(gZ.view(S * N, -1), weights[-1], out=GA.view(S * N, -1))
+        else:
+            first_zero = not any(1 <= s <= R for s in rows)
+            (GA[0:1] if first_zero else GA[:R + 1]).zero_()
+            GA[R + 1 :].zero_()
+            for k, s in enumerate(rows):
+                torch.mm(gZ[k], weights[-1], out=GA[s])
         for l in range(n_hidden - 1, -1, -1):
             if l > 0:
                 H = Hs.pop()
                 h0, F, H2 = H[0], H[1 : R + 1], H[R + 1 :]
             else:
                 h0, F, H2 = first_h0, V[:, None, :], None
-            _fused_activation_backward(GA, h0, F, H2, Qss[l], c, act, tmp)
+            _fused_activation_backward(GA, h0, F, H2, Qss[l], c, act, tmp, first_zero)
+            first_zero = False
             if slots[l] is not None:
                 slots[l].save_grad(GA.clone())
             if l == 0:
