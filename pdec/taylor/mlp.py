@@ -271,22 +271,40 @@ class _Compiled:
 
 
 def _activate_generic(h: list[Tensor | None], c: _Compiled, act: ActivationFn) -> Tensor:
-    """Faà di Bruno at every unit: ``a_s = σ'h_s + Σ_terms coef σ^(m) Π h_f``.
+    """Faà di Bruno at every unit: ``a_s = σ'h_s + Σ_m σ^(m) Σ_terms coef Π h_f``.
 
     ``h[s]`` may broadcast against the value (first-order streams of layer 1
     are ``[1, W]``) or be ``None`` (a zero stream of order ≥ 2 at layer 1).
+    Products of streams are shared between the rules through a prefix cache,
+    and each ``σ^(m)`` multiplies the sum of its terms once.
     """
     derivs = act(h[0], c.max_order)
-    d1 = derivs[1]
+    products: dict[tuple[int, ...], Tensor | None] = {}
+
+    def product(factors: tuple[int, ...]) -> Tensor | None:
+        if factors not in products:
+            head = h[factors[0]] if len(factors) == 1 else product(factors[:-1])
+            tail = h[factors[-1]]
+            if len(factors) == 1 or head is None or tail is None:
+                products[factors] = head if len(factors) == 1 else None
+            else:
+                products[factors] = head * tail
+        return products[factors]
+
     out = [derivs[0]]
     for s in range(1, c.n_streams):
-        acc = d1 * h[s] if h[s] is not None else None
+        acc = derivs[1] * h[s] if h[s] is not None else None
+        by_order: dict[int, Tensor] = {}
         for m, coef, factors in c.rules[s]:
-            if any(h[f] is None for f in factors):
+            p = product(factors)
+            if p is None:
                 continue  # a zero stream (order ≥ 2 at the first layer)
-            term = derivs[m] * coef if coef != 1 else derivs[m]
-            for f in factors:
-                term = term * h[f]
+            if m in by_order:
+                by_order[m] = torch.add(by_order[m], p, alpha=coef)
+            else:
+                by_order[m] = p * coef if coef != 1 else p
+        for m, total in by_order.items():
+            term = derivs[m] * total
             acc = term if acc is None else acc + term
         out.append(acc.expand_as(derivs[0]))
     return torch.stack(out)
