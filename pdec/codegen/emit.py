@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 
 import sympy
 
 from .. import __version__
+from ..errors import PdecError
 from ..frontend import Compiled
+from ..lang.numeric import evaluate
 from ..lang.nodes import Laplacian, NormalDerivative, expand_laplacians
 from ..lang.printer import to_text
 from ..lang.problem import Term
@@ -26,6 +29,7 @@ from ..lang.scope import symbol
 from ..plan.graph import atom_need, derivative_atoms
 from ..taylor.operators import Laplacian as LaplacianOp
 from ..taylor.operators import Partial
+from ..taylor.streams import plan_streams
 from .names import Namer
 from .printer import to_torch
 
@@ -60,7 +64,19 @@ class _Emitter:
         self.constants = {symbol(k): v for k, v in self.problem.constants.items()}
 
     def _fold(self, expr: sympy.Expr) -> sympy.Expr:
-        return expr.xreplace(self.constants)
+        """Constants substituted, and every closed numeric subexpression made one float.
+
+        ``sqrt(Re^2/4 + 4*pi^2)`` must not reach torch as ``torch.sqrt(<float>)``.
+        """
+        expr = expr.xreplace(self.constants)
+
+        def to_float(node: sympy.Expr) -> sympy.Float:
+            value = float(evaluate(node, {}, 1)[0])
+            if not math.isfinite(value):
+                raise PdecError(f"the constant expression `{to_text(node)}` is not finite in float64")
+            return sympy.Float(value, 17)
+
+        return expr.replace(lambda e: e.is_number and not e.is_Atom, to_float)
 
     def _function(self, name: str, args: str, doc: str, expr: sympy.Expr, bindings: dict[sympy.Basic, tuple[str, str]]) -> list[str]:
         """``def name(args):`` binding locals, sharing subexpressions, returning ``expr``.
@@ -131,6 +147,24 @@ class _Emitter:
         )
         lines.append(f"    return [{values}][: order + 1]")
         return lines
+
+    def layers(self) -> list[str]:
+        """The KFAC view: every linear layer, and how many Taylor streams share its weight per point set.
+
+        Each point set contributes one Kronecker term per layer (Dangel, Müller,
+        Zeinhofer 2024); a layer used on S > 1 streams is a weight-shared layer.
+        """
+        n_in = len(self.problem.variables)
+        widths = (n_in, *self.c.spec.model.hidden, len(self.problem.unknowns))
+        streams = {ps.name: plan_streams(ps.operators, n_in).n_streams for ps in self.c.graph.point_sets}
+        lines = [
+            "# KFAC view: each linear layer (inputs, outputs) and the number of Taylor",
+            "# streams that share its weight on each point set (one Kronecker term each).",
+            "LAYERS = (",
+        ]
+        for fan_in, fan_out in zip(widths[:-1], widths[1:]):
+            lines.append(f"    {{'shape': ({fan_in}, {fan_out}), 'streams': {_literal(streams)}}},")
+        return lines + [")"]
 
     def selector(self, term: Term, index: int, relations) -> list[str]:
         """A predicate over points: which of the sampled support points a clause keeps."""
@@ -235,6 +269,8 @@ class _Emitter:
             "POINT_SETS = {",
             *(f"    {_literal(ps.name)}: {_literal(ps.operators)}," for ps in graph.point_sets),
             "}",
+            "",
+            *self.layers(),
             "",
             "",
         ]

@@ -37,6 +37,9 @@ class PdecTorchPrinter(TorchPrinter):
     def _print_Integer(self, expr) -> str:
         return repr(float(expr))
 
+    def _print_Float(self, expr) -> str:
+        return repr(float(expr))
+
     def _print_Exp1(self, expr) -> str:
         return repr(float(expr))
 

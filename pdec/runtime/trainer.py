@@ -207,7 +207,7 @@ class Trainer:
         if errors:
             record["rel_l2"] = errors
         if len(self.problem.parameters):
-            record["parameters"] = {k: float(v) for k, v in self.problem.parameters.items()}
+            record["parameters"] = {k: float(v.detach()) for k, v in self.problem.parameters.items()}
         return record
 
     def run(self) -> dict:
@@ -303,7 +303,7 @@ class Trainer:
         if errors:
             summary["rel_l2"] = errors
         if len(self.problem.parameters):
-            learned = {k: float(v) for k, v in self.problem.parameters.items()}
+            learned = {k: float(v.detach()) for k, v in self.problem.parameters.items()}
             summary["parameters"] = learned
             truth = self.problem.module.PARAMETERS_TRUE
             if truth:
