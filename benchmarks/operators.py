@@ -13,7 +13,11 @@ backward (mean square of the operator, backpropagated to the weights), for
 
 The methods run interleaved, round by round; a speed-up is the median over
 rounds of ``t_autograd / t_method`` (or ``t_func / t_pdec``), so a burst of
-load on the machine hits both sides of a ratio. Peak memory is measured in a
+load on the machine hits both sides of a ratio. The column ``others`` is the
+share of all CPUs that other processes used meanwhile: on a shared machine,
+rows with a busy neighbour are not comparable (a parallel region waits for a
+descheduled thread, which punishes many small operations far more than few
+large ones); ``--quiet-wait`` waits for a quiet spell before each row. Peak memory is measured in a
 child process whose glibc returns every block above 64 KiB to the OS
 (``MALLOC_MMAP_THRESHOLD_=65536``), as the growth of the resident-set
 high-water mark (``VmHWM``, reset through ``/proc/self/clear_refs``) over
@@ -148,6 +152,40 @@ def configs(args) -> list[dict]:
     return out
 
 
+class OtherLoad:
+    """CPU time taken by *other* processes while we measure, as a fraction of
+    all cores: busy time from /proc/stat minus this process's own CPU time.
+    The machine may be shared; a row measured beside a busy neighbour says so."""
+
+    def __init__(self) -> None:
+        self.hz = os.sysconf("SC_CLK_TCK")
+        self.cpus = os.cpu_count() or 1
+        self.start = self._sample()
+
+    def _sample(self) -> tuple[float, float, float]:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        busy = (sum(fields[:8]) - fields[3] - fields[4]) / self.hz  # all but idle and iowait
+        own = sum(os.times()[:2])
+        return time.perf_counter(), busy, own
+
+    def fraction(self) -> float:
+        t1, b1, o1 = self._sample()
+        t0, b0, o0 = self.start
+        return max(0.0, ((b1 - b0) - (o1 - o0)) / max(1e-9, (t1 - t0) * self.cpus))
+
+
+def wait_for_quiet(threshold: float, timeout: float) -> float:
+    """Sleep until other processes use less than ``threshold`` of the CPUs over
+    a 5 s probe (or ``timeout`` seconds passed); return the last probe."""
+    deadline = time.monotonic() + timeout
+    while True:
+        probe = OtherLoad()
+        time.sleep(5)
+        share = probe.fraction()
+        if share < threshold or time.monotonic() > deadline:
+            return share
+
+
 def time_config(cfg: dict, args) -> dict:
     """Median time per method and median per-round ratios, methods interleaved."""
     net, X = make(cfg["d"], cfg["width"], args.depth, DTYPES[cfg["dtype"]], args.n)
@@ -157,6 +195,9 @@ def time_config(cfg: dict, args) -> dict:
         for run in runs.values():
             run()
     names = list(runs)
+    if args.quiet_wait > 0:
+        wait_for_quiet(args.quiet_threshold, args.quiet_wait)
+    load = OtherLoad()
     for r in range(args.repeats):
         order = names[r % len(names) :] + names[: r % len(names)]  # rotate who goes first
         for m in order:
@@ -165,6 +206,7 @@ def time_config(cfg: dict, args) -> dict:
             runs[m]()
             times[m].append(time.perf_counter() - t0)
     result = {"time_ms": {m: 1e3 * statistics.median(t) for m, t in times.items()}, "speedup": {}}
+    result["other_load"] = load.fraction()
     for base in ("autograd", "func"):
         if base in times and "pdec" in times:
             result["speedup"][f"{base}/pdec"] = statistics.median(b / p for b, p in zip(times[base], times["pdec"]))
@@ -226,7 +268,7 @@ def measure_memory(cfgs: list[dict], args) -> dict[str, dict[str, float]]:
 def table(rows: list[dict]) -> str:
     head = (
         "| operator | mode | dtype | width | d | pdec ms | autograd ms | func ms | generic ms "
-        "| autograd/pdec | func/pdec | autograd/generic | pdec MiB | autograd MiB | func MiB | generic MiB |"
+        "| autograd/pdec | func/pdec | autograd/generic | pdec MiB | autograd MiB | func MiB | generic MiB | others |"
     )
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
 
@@ -239,7 +281,8 @@ def table(rows: list[dict]) -> str:
             f"| {r['op']} | {r['mode']} | {r['dtype']} | {r['width']} | {r['d']} "
             f"| {fmt(t.get('pdec'))} | {fmt(t.get('autograd'))} | {fmt(t.get('func'))} | {fmt(t.get('generic'))} "
             f"| {fmt(s.get('autograd/pdec'), '.2f')} | {fmt(s.get('func/pdec'), '.2f')} | {fmt(s.get('autograd/generic'), '.2f')} "
-            f"| {fmt(mem.get('pdec'), '.0f')} | {fmt(mem.get('autograd'), '.0f')} | {fmt(mem.get('func'), '.0f')} | {fmt(mem.get('generic'), '.0f')} |"
+            f"| {fmt(mem.get('pdec'), '.0f')} | {fmt(mem.get('autograd'), '.0f')} | {fmt(mem.get('func'), '.0f')} | {fmt(mem.get('generic'), '.0f')} "
+            f"| {fmt(100 * r['other_load'], '.0f')}% |"
         )
     return "\n".join(lines)
 
@@ -258,6 +301,10 @@ def main(argv=None) -> int:
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--no-memory", action="store_true")
+    p.add_argument("--quiet-wait", type=float, default=0, metavar="SECONDS",
+                   help="before each configuration, wait up to this long for other processes to go quiet")
+    p.add_argument("--quiet-threshold", type=float, default=0.1,
+                   help="share of all CPUs other processes may use and still count as quiet")
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     p.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)

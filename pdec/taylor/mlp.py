@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Sequence
 
 import torch
 from torch import Tensor, nn
@@ -306,7 +306,7 @@ def _activate_generic(h: list[Tensor | None], c: _Compiled, act: ActivationFn) -
         for m, total in by_order.items():
             term = derivs[m] * total
             acc = term if acc is None else acc + term
-        out.append(acc.expand_as(derivs[0]))
+        out.append(torch.zeros_like(derivs[0]) if acc is None else acc.expand_as(derivs[0]))
     return torch.stack(out)
 
 
