@@ -1,7 +1,16 @@
-"""First-order optimizers by name: Adam (with step decay), L-BFGS, and Adam then L-BFGS.
+"""Optimizers by name: Adam (with step decay), L-BFGS, Adam then L-BFGS, and
+the Gauss–Newton family (ENGD, KFAC, KFAC*, two-level KFAC).
 
-The Gauss–Newton optimizers (ENGD, KFAC, two-level KFAC) are separate
-modules; until they exist, asking for one is a clear error.
+Gauss–Newton optimizers see the residuals, not only the loss. Each is a
+class registered in `SECOND_ORDER` (name → class) with
+
+- ``__init__(problem, training)``;
+- ``step(residual_fn, weights) -> (total, losses)``: one update, where
+  ``residual_fn()`` returns ``{term: residual [M]}`` at the current
+  parameters and the loss is ``sum_k weights[k] * mean(r_k ** 2)``; returns
+  the total loss and the loss per term at the accepted point (detached);
+- ``info``: a dict logged each step (damping, step size, momentum, ...);
+- ``state_dict()`` / ``load_state_dict(state)`` for exact resume.
 """
 
 from __future__ import annotations
@@ -9,6 +18,8 @@ from __future__ import annotations
 import torch
 
 FIRST_ORDER = ("adam", "lbfgs", "adam+lbfgs")
+SECOND_ORDER: dict[str, type] = {}
+"""Gauss–Newton optimizers by name, registered by the modules that define them."""
 LINE_SEARCH_EVALS = 25
 
 
@@ -16,8 +27,10 @@ class OptimizerNotAvailable(ValueError):
     pass
 
 
-def make_optimizer(name: str, params: list[torch.nn.Parameter], training: dict) -> torch.optim.Optimizer:
+def make_optimizer(name: str, params: list[torch.nn.Parameter], training: dict, problem=None):
     """The optimizer ``name`` for ``params`` with the spec's settings."""
+    if name in SECOND_ORDER:
+        return SECOND_ORDER[name](problem, training)
     if name == "adam":
         return torch.optim.Adam(params, lr=training["lr"])
     if name == "lbfgs":
@@ -29,9 +42,14 @@ def make_optimizer(name: str, params: list[torch.nn.Parameter], training: dict) 
             params, lr=1.0, max_iter=1, max_eval=1 + LINE_SEARCH_EVALS, history_size=50,
             line_search_fn="strong_wolfe", tolerance_grad=0.0, tolerance_change=0.0,
         )  # fmt: skip
+    available = (*FIRST_ORDER, *SECOND_ORDER)
     raise OptimizerNotAvailable(
-        f"optimizer `{name}` is not available in this version of pdec; use one of {', '.join(FIRST_ORDER)}"
+        f"optimizer `{name}` is not available in this version of pdec; use one of {', '.join(available)}"
     )
+
+
+def is_second_order(name: str) -> bool:
+    return name in SECOND_ORDER
 
 
 def phase(name: str, step: int, steps: int) -> str:

@@ -21,7 +21,7 @@ import torch
 
 from pdec.runtime.evaluate import Evaluator
 from pdec.runtime.losses import term_losses, term_residuals
-from pdec.runtime.optimizers import make_optimizer, phase
+from pdec.runtime.optimizers import is_second_order, make_optimizer, phase
 from pdec.runtime.problem import Problem
 from pdec.runtime.rundir import RunDir
 from pdec.runtime.sampling import Sampler
@@ -107,17 +107,26 @@ class Trainer:
         if current == self._phase:
             return
         self._phase = current
-        self.optimizer = make_optimizer(current, self.params, self.training)
+        self.optimizer = make_optimizer(current, self.params, self.training, self.problem)
         if current == "adam":
             for group in self.optimizer.param_groups:
                 group["lr"] = self.training["lr"] * self.lr_scale
             self.scheduler = torch.optim.lr_scheduler.StepLR(
                 self.optimizer, step_size=self.training["lr_decay_every"], gamma=self.training["lr_decay"]
             )
-        else:
+        elif current == "lbfgs":
             for group in self.optimizer.param_groups:
                 group["lr"] *= self.lr_scale
             self.scheduler = None
+        else:
+            self.scheduler = None
+
+    def _optimizer_step(self) -> None:
+        if is_second_order(self._phase):
+            total, losses = self.optimizer.step(lambda: term_residuals(self.problem, self.batches), self.weights)
+            self._last = (total.detach(), {k: v.detach() for k, v in losses.items()})
+        else:
+            self.optimizer.step(self._closure)
 
     def _closure(self) -> torch.Tensor:
         self.optimizer.zero_grad(set_to_none=True)
@@ -204,6 +213,9 @@ class Trainer:
         }
         if self.optimizer is not None and self._phase == "adam":
             record["lr"] = self.optimizer.param_groups[0]["lr"]
+        info = getattr(self.optimizer, "info", None)
+        if info:
+            record["optimizer_info"] = {k: float(v) for k, v in info.items()}
         if errors:
             record["rel_l2"] = errors
         if len(self.problem.parameters):
@@ -241,7 +253,7 @@ class Trainer:
                 if resample and self.step > 0 and self.step % resample == 0:
                     self.batches = self.sampler.draw()
                 self._ensure_optimizer()
-                self.optimizer.step(self._closure)
+                self._optimizer_step()
                 if self.scheduler is not None:
                     self.scheduler.step()
                 total, losses = self._last

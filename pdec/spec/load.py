@@ -509,10 +509,19 @@ class _Reader:
                 values[key] = self.choice(value, what, schema.SAMPLERS)
             elif key == "points":
                 values[key] = self.points(value)
+            elif key == "kfac_flavour":
+                values[key] = self.choice(value, what, schema.KFAC_FLAVOURS)
+            elif key == "coarse_space":
+                values[key] = self.choice(value, what, schema.COARSE_SPACES)
             elif key in ("lr", "lr_decay"):
                 values[key] = self.number(value, what)
                 if values[key] <= 0:
                     raise SpecError(f"`{what}` must be positive, got {values[key]:g}", value.loc)
+            elif key in ("damping", "ema", "momentum", "weighting_alpha"):
+                values[key] = self.number(value, what)
+                low, high = {"damping": (0, math.inf), "ema": (0, 1), "momentum": (0, 1), "weighting_alpha": (0, 1)}[key]
+                if not (low <= values[key] < high or (key == "weighting_alpha" and values[key] == 1)):
+                    raise SpecError(f"`{what}` must be in [{low:g}, {high:g}), got {values[key]:g}", value.loc)
             elif key in ("steps", "resample", "laplacian_samples", "seed"):
                 values[key] = self.integer(value, what, 0, 2**31 - 1)
             else:  # lr_decay_every, log_every

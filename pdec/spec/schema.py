@@ -13,6 +13,8 @@ from pathlib import Path
 from ..errors import Loc
 
 OPTIMIZERS = ("adam", "lbfgs", "adam+lbfgs", "engd", "kfac", "kfac*", "kfac2l")
+KFAC_FLAVOURS = ("expand", "reduce")
+COARSE_SPACES = ("nicolaides", "residual")
 WEIGHTINGS = ("fixed", "inverse-dirichlet", "ntk", "lra")
 DTYPES = ("float32", "float64")
 DEVICES = ("auto", "cpu", "cuda")
@@ -164,6 +166,24 @@ class TrainingConfig:
     laplacian_samples: int = 0
     """0: exact Laplacian; S > 0: randomized (Hutchinson) with S directions."""
     log_every: int = 100
+    damping: float = 1e-8
+    """Gauss–Newton optimizers: the damping λ added to the Gramian or to each Kronecker factor."""
+    ema: float = 0.95
+    """KFAC: exponential moving-average factor β of the Kronecker factors."""
+    momentum: float = 0.0
+    """KFAC: momentum μ of the update (`kfac*` chooses its own)."""
+    kfac_flavour: str = "expand"
+    """KFAC for weight-shared layers: `expand` or `reduce` (Eschenhagen et al. 2023)."""
+    update_every: int = 1
+    """Gauss–Newton optimizers: refresh curvature (factors, inverses) every this many steps."""
+    coarse_space: str = "nicolaides"
+    """Two-level KFAC: `nicolaides` or `residual` (Koroko et al. 2023)."""
+    weighting_every: int = 100
+    """Adaptive loss weights: recompute every this many steps."""
+    weighting_alpha: float = 0.5
+    """Adaptive loss weights: moving-average factor α of λ ← (1 − α) λ + α λ̂."""
+    weighting_points: int = 256
+    """NTK weights: points per term for the per-point gradient norms."""
 
 
 @dataclass(frozen=True)
