@@ -25,6 +25,7 @@ from pdec.runtime.optimizers import is_second_order, make_optimizer, phase
 from pdec.runtime.problem import Problem
 from pdec.runtime.rundir import RunDir
 from pdec.runtime.sampling import Sampler
+from pdec.runtime.weighting import make_weighting
 
 MAX_RECOVERIES = 5
 
@@ -88,6 +89,7 @@ class Trainer:
         self.training = training
         self.name = self.training["optimizer"]
         self.weights = {name: float(w) for name, (_, _, _, w) in problem.module.TERMS.items()}
+        self.weighting = make_weighting(training["weighting"], problem, training, self.weights)
         self.params = list(problem.model.parameters()) + list(problem.parameters.values())
         self.step = 0
         self.elapsed_before = 0.0
@@ -152,6 +154,8 @@ class Trainer:
             "torch_rng": torch.get_rng_state(),
             "recoveries": self.recoveries,
             "lr_scale": self.lr_scale,
+            "weights": dict(self.weights),
+            "weighting": self.weighting.state_dict(),
             "source_hash": self.settings.source_hash,
         }
 
@@ -170,6 +174,8 @@ class Trainer:
         torch.set_rng_state(state["torch_rng"])
         self.recoveries = state["recoveries"]
         self.lr_scale = state["lr_scale"]
+        self.weights = dict(state["weights"])
+        self.weighting.load_state_dict(state["weighting"])
         self._phase = None
         self._ensure_optimizer()
         if state["phase"] == self._phase and state["optimizer"] is not None:
@@ -252,6 +258,10 @@ class Trainer:
                 resample = self.training["resample"]
                 if resample and self.step > 0 and self.step % resample == 0:
                     self.batches = self.sampler.draw()
+                if self.step % self.training["weighting_every"] == 0:
+                    self.weights = self.weighting.update(
+                        self.step, lambda: term_residuals(self.problem, self.batches)
+                    )
                 self._ensure_optimizer()
                 self._optimizer_step()
                 if self.scheduler is not None:
