@@ -62,6 +62,8 @@ _EXPECTED = {
     "SLASH": "`/`",
     "POW": "`^`",
     "BOUNDARY": "`boundary`",
+    "AND": "`and`",
+    "OR": "`or`",
     "$END": "the end of the expression",
 }
 

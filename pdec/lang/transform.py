@@ -86,8 +86,10 @@ class ToSympy(Transformer):
             )
         if value.is_Rational and value != 0:
             p, q = abs(value.p), value.q
-            if p.bit_length() - q.bit_length() > 997 or q.bit_length() - p.bit_length() > 997:
+            if p.bit_length() - q.bit_length() > 997:
                 raise self._error("number too large for float64 (beyond 1e300)", token)
+            if q.bit_length() - p.bit_length() > 997:
+                raise self._error("number too small for float64 (below 1e-300)", token)
         return value
 
     # -- entry points ----------------------------------------------------
@@ -150,9 +152,11 @@ class ToSympy(Transformer):
 
     def pow(self, base, token: Token, exponent):
         if exponent.is_Number and base.is_Number and base != 0:
-            size = float(abs(exponent)) * abs(math.log10(abs(float(base)))) if abs(float(base)) > 0 else 0.0
-            if size > MAX_MAGNITUDE_DIGITS:
+            digits = float(exponent) * math.log10(abs(float(base)))  # decimal exponent of the result
+            if digits > MAX_MAGNITUDE_DIGITS:
                 raise self._error("power too large for float64 (beyond 1e300)", token)
+            if digits < -MAX_MAGNITUDE_DIGITS:
+                raise self._error("power too small for float64 (below 1e-300)", token)
         elif exponent.is_Integer and abs(exponent) > MAX_INT_EXPONENT:
             raise self._error(f"exponent {exponent} is too large (at most {MAX_INT_EXPONENT})", token)
         if base == 0 and exponent.is_Number and exponent.is_negative:

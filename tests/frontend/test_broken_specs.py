@@ -356,18 +356,24 @@ def isolated(tmp_path_factory) -> dict[str, Outcome]:
                 path = folder / f"{case.id}.yaml"
                 path.write_text(case.text, encoding="utf-8")
                 children[case.id] = subprocess.Popen(
-                    [sys.executable, "-c", CHILD, str(path)], cwd=folder, env=env, stdout=subprocess.PIPE, text=True
+                    [sys.executable, "-c", CHILD, str(path)],
+                    cwd=folder,
+                    env=env,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
                 )
         readiness = {name: child.stdout.readline().strip() for name, child in children.items()}  # through the imports
         deadline = time.monotonic() + HARD_LIMIT  # by then every child has run HARD_LIMIT s past its imports
         for name, child in children.items():
             try:
-                out, _ = child.communicate(timeout=max(deadline - time.monotonic(), 0.01))
+                out, err = child.communicate(timeout=max(deadline - time.monotonic(), 0.01))
             except subprocess.TimeoutExpired:
                 results[name] = Outcome(None, f"still running after {HARD_LIMIT} s: killed", float("inf"))
                 continue
             if readiness[name] != "ready" or not out.strip():
-                results[name] = Outcome(None, f"child failed (exit {child.returncode})", float("inf"))
+                detail = (err or "").strip().splitlines()[-3:]
+                results[name] = Outcome(None, f"child failed (exit {child.returncode}): {detail}", float("inf"))
                 continue
             data = json.loads(out)
             error = None
