@@ -367,7 +367,10 @@ def isolated(tmp_path_factory) -> dict[str, Outcome]:
         deadline = time.monotonic() + HARD_LIMIT  # by then every child has run HARD_LIMIT s past its imports
         for name, child in children.items():
             try:
-                out, err = child.communicate(timeout=max(deadline - time.monotonic(), 0.01))
+                child.wait(timeout=max(deadline - time.monotonic(), 0.01))
+                # Read through the same text wrapper as `readline` above: it may
+                # already hold the result line (communicate() would miss it).
+                out, err = child.stdout.read(), child.stderr.read()
             except subprocess.TimeoutExpired:
                 results[name] = Outcome(None, f"still running after {HARD_LIMIT} s: killed", float("inf"))
                 continue
