@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import sympy
@@ -37,6 +38,17 @@ def symbol(name: str) -> sympy.Symbol:
     return sympy.Symbol(name, real=True)
 
 
+@functools.lru_cache(maxsize=256)
+def _symbols(names: tuple[str, ...]) -> tuple[sympy.Symbol, ...]:
+    return tuple(symbol(v) for v in names)
+
+
+@functools.lru_cache(maxsize=256)
+def _unknown(name: str, variables: tuple[str, ...]) -> sympy.Expr:
+    """``u(x, y, t)``, built once: with thousands of variables SymPy takes a while."""
+    return unknown_function(name, _symbols(variables))
+
+
 @dataclass(frozen=True)
 class Scope:
     """The names visible to one expression, and what it may contain.
@@ -59,13 +71,13 @@ class Scope:
     context: str = "an equation"
 
     def variable_symbols(self) -> tuple[sympy.Symbol, ...]:
-        return tuple(symbol(v) for v in self.variables)
+        return _symbols(self.variables)
 
     def spatial_symbols(self) -> tuple[sympy.Symbol, ...]:
-        return tuple(symbol(v) for v in self.spatial)
+        return _symbols(self.spatial)
 
     def unknown(self, name: str) -> sympy.Expr:
-        return unknown_function(name, self.variable_symbols())
+        return _unknown(name, self.variables)
 
     def names(self) -> list[str]:
         """Every name an expression here could mean, for "did you mean" hints."""

@@ -37,8 +37,11 @@ FILE = "spec.yaml"
 SENTINEL = "PWNED"
 TIME_LIMIT = 1.0
 """Seconds an error may take: a guard against hangs, far above the usual few ms."""
-HARD_LIMIT = 1.5
-"""Seconds an isolated case may run (after its imports) before it is killed."""
+HARD_LIMIT = 10.0
+"""Wall-clock seconds an isolated case may run (after its imports) before it is killed.
+
+Generous on purpose: the 1 s budget is asserted on CPU time (`time.process_time`),
+which a loaded machine does not inflate; this limit only stops real hangs."""
 MAX_MESSAGE = 1000
 """An error message fits in a terminal."""
 
@@ -308,7 +311,7 @@ class Outcome:
 def _run_here(case: Case, tmp_path: Path) -> Outcome:
     if isinstance(case.text, bytes):
         (tmp_path / FILE).write_bytes(case.text)
-    start = time.perf_counter()
+    start = time.process_time()
     try:
         if isinstance(case.text, bytes):
             spec = load_spec(FILE)
@@ -316,10 +319,10 @@ def _run_here(case: Case, tmp_path: Path) -> Outcome:
             spec = load_spec_text(case.text, FILE)
         build_problem(spec)
     except SpecError as exc:
-        return Outcome(exc, None, time.perf_counter() - start)
+        return Outcome(exc, None, time.process_time() - start)
     except Exception as exc:  # noqa: BLE001 - the test reports what it was
-        return Outcome(None, f"{type(exc).__name__}: {exc}"[:500], time.perf_counter() - start)
-    return Outcome(None, None, time.perf_counter() - start)
+        return Outcome(None, f"{type(exc).__name__}: {exc}"[:500], time.process_time() - start)
+    return Outcome(None, None, time.process_time() - start)
 
 
 CHILD = r"""
@@ -329,7 +332,7 @@ from pdec.lang.problem import build_problem
 from pdec.spec.load import load_spec_text
 text = open(sys.argv[1], encoding="utf-8").read()
 print("ready", flush=True)
-start = time.perf_counter()
+start = time.process_time()
 try:
     build_problem(load_spec_text(text, "spec.yaml"))
     out = {}
@@ -338,7 +341,7 @@ except SpecError as exc:
     out = {"message": exc.message, "loc": [loc.file, loc.line, loc.col, loc.source_line] if loc else None}
 except Exception as exc:
     out = {"crash": f"{type(exc).__name__}: {exc}"[:500]}
-out["elapsed"] = time.perf_counter() - start
+out["elapsed"] = time.process_time() - start
 print(json.dumps(out), flush=True)
 """
 
@@ -387,7 +390,9 @@ def isolated(tmp_path_factory) -> dict[str, Outcome]:
         for child in children.values():  # only the children started here
             if child.poll() is None:
                 child.kill()
-                child.communicate()
+            child.wait()
+            child.stdout.close()
+            child.stderr.close()
     assert not list(folder.glob(SENTINEL))
     return results
 
