@@ -26,6 +26,7 @@ RUNTIME_FILES = (
     "runtime/losses.py",
     "runtime/evaluate.py",
     "runtime/optimizers.py",
+    "runtime/ntk.py",
     "runtime/weighting.py",
     "runtime/rundir.py",
     "runtime/trainer.py",

@@ -12,9 +12,40 @@ A weighting is a class registered in `WEIGHTINGS` (name → class) with
 
 Weights multiply each term's mean square in the loss; the Gauss–Newton
 optimizers receive them too, so curvature is scaled consistently.
+
+The adaptive rules (REFERENCES §5–6), with ``L_k = mean(r_k²)`` unweighted:
+
+- ``inverse-dirichlet`` (Maddu et al. 2021): ``λ̂_k = max_t std(∇θ L_t) /
+  std(∇θ L_k)``, then ``λ ← (1−α) λ + α λ̂`` with ``α = weighting_alpha``;
+- ``ntk`` (Wang, Yu & Perdikaris 2020): ``λ_k = Σ_j t_j / t_k`` with
+  ``t_k = Tr K_kk / M_k`` the NTK trace per entry on ``weighting_points``
+  entries per term (``ntk.py``); per entry so that terms with fewer points
+  are comparable — the paper's ``Σ_j Tr K_jj / Tr K_kk`` when all ``M_k``
+  are equal;
+- ``lra``, learning-rate annealing (Wang, Teng & Perdikaris 2021): the
+  equations keep their spec weights; every other term gets
+  ``λ̂_k = max|∇θ L_r| / mean|∇θ L_k|`` (``L_r`` the weighted sum of the
+  equations), moving average as above. ``∇θ L_k`` is unweighted, as in the
+  authors' code, so the fixed point balances the weighted gradients.
+
+Guards: a term whose gradient (or NTK trace) vanishes would get an infinite
+weight; its denominator is floored at ``FLOOR`` times the largest one (for
+``lra``, the numerator) and at the smallest positive float, so weights stay
+finite and positive, at most ``1/FLOOR`` relative to the others. If anything is not finite the
+previous weights are kept. ``θ`` is all trainable parameters for the
+gradient rules and the network's for ``ntk``.
 """
 
 from __future__ import annotations
+
+import math
+
+import torch
+
+from pdec.runtime.ntk import ntk_traces, term_groups
+
+FLOOR = 1e-12
+TINY = 1e-300
 
 
 class FixedWeights:
@@ -33,7 +64,97 @@ class FixedWeights:
         self.weights = dict(state["weights"])
 
 
-WEIGHTINGS: dict[str, type] = {"fixed": FixedWeights}
+def floored(values: dict[str, float], reference: float = 0.0) -> dict[str, float]:
+    """Denominators floored at ``FLOOR × max(values, reference)`` (and ``TINY``):
+    ratios against the largest stay at most ``1/FLOOR``."""
+    top = max([*values.values(), reference])
+    return {k: max(v, FLOOR * top, TINY) for k, v in values.items()}
+
+
+def term_gradients(problem, residual_fn) -> dict[str, torch.Tensor]:
+    """``{term: ∇θ mean(r_k²)}`` flattened over all trainable parameters (unweighted)."""
+    params = [p for p in list(problem.model.parameters()) + list(problem.parameters.values()) if p.requires_grad]
+    out = {}
+    for group in term_groups(problem):
+        with torch.enable_grad():
+            residuals = residual_fn()
+        for name in (n for n in group if n in residuals):
+            loss = residuals[name].square().mean()
+            if not loss.requires_grad:  # does not depend on θ: a zero gradient
+                out[name] = torch.cat([torch.zeros_like(p).reshape(-1) for p in params])
+                continue
+            grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
+            out[name] = torch.cat([(torch.zeros_like(p) if g is None else g).reshape(-1) for p, g in zip(params, grads)])
+    return out
+
+
+class _Averaged(FixedWeights):
+    """A rule ``λ̂`` blended as ``λ ← (1−α) λ + α λ̂`` (α = ``weighting_alpha``)."""
+
+    def __init__(self, problem, training: dict, weights: dict[str, float]) -> None:
+        super().__init__(problem, training, weights)
+        self.problem = problem
+        self.alpha = float(training.get("weighting_alpha", 0.5))
+        self.points = int(training.get("weighting_points", 256))
+
+    def target(self, residual_fn) -> dict[str, float]:
+        raise NotImplementedError
+
+    def update(self, step: int, residual_fn) -> dict[str, float]:
+        target = self.target(residual_fn)
+        blended = {k: (1 - self.alpha) * self.weights[k] + self.alpha * target.get(k, self.weights[k]) for k in self.weights}
+        if all(math.isfinite(v) and v > 0 for v in blended.values()):
+            self.weights = blended
+        return dict(self.weights)
+
+
+class InverseDirichletWeights(_Averaged):
+    """Maddu, Sturm, Müller & Sbalzarini 2021: balance the gradient variances."""
+
+    def target(self, residual_fn) -> dict[str, float]:
+        std = {k: float(g.std()) if g.numel() > 1 else float(g.abs().sum()) for k, g in term_gradients(self.problem, residual_fn).items()}
+        top = max(std.values(), default=0.0)
+        return {k: top / v for k, v in floored(std).items()} if top > 0 else {}
+
+
+class LearningRateAnnealingWeights(_Averaged):
+    """Wang, Teng & Perdikaris 2021: scale boundary-type terms to the residual's largest gradient."""
+
+    def target(self, residual_fn) -> dict[str, float]:
+        grads = term_gradients(self.problem, residual_fn)
+        equations = [k for k in grads if self.problem.module.TERMS[k][0] == "equation"]
+        if not equations:
+            return {}
+        top = float(sum(self.weights[k] * grads[k] for k in equations).abs().max())
+        means = floored({k: float(g.abs().mean()) for k, g in grads.items() if k not in equations}, top)
+        return {k: top / v for k, v in means.items()} if top > 0 else {}
+
+
+class NtkWeights(FixedWeights):
+    """Wang, Yu & Perdikaris 2020: ``λ_k = Σ_j t_j / t_k`` from NTK traces per entry."""
+
+    def __init__(self, problem, training: dict, weights: dict[str, float]) -> None:
+        super().__init__(problem, training, weights)
+        self.problem = problem
+        self.points = int(training.get("weighting_points", 256))
+
+    def update(self, step: int, residual_fn) -> dict[str, float]:
+        traces = ntk_traces(self.problem, residual_fn, self.points)
+        per_entry = {k: trace / max(count, 1) for k, (trace, count) in traces.items()}
+        total = sum(per_entry.values())
+        new = {k: total / v for k, v in floored(per_entry).items()} if total > 0 else {}
+        merged = {k: new.get(k, self.weights[k]) for k in self.weights}
+        if all(math.isfinite(v) and v > 0 for v in merged.values()):
+            self.weights = merged
+        return dict(self.weights)
+
+
+WEIGHTINGS: dict[str, type] = {
+    "fixed": FixedWeights,
+    "inverse-dirichlet": InverseDirichletWeights,
+    "ntk": NtkWeights,
+    "lra": LearningRateAnnealingWeights,
+}
 
 
 def make_weighting(name: str, problem, training: dict, weights: dict[str, float]):
