@@ -93,6 +93,14 @@ def _codegen(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ntk(args: argparse.Namespace) -> int:
+    from .report.ntk import ntk_spectra_report  # imports torch: only `ntk` pays for it
+
+    npz, png = ntk_spectra_report(args.spec, run=args.run_dir, points=args.points, out=args.out, settings=args.set)
+    print(f"wrote {npz} and {png}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pdec", description="Compile PDE specs into physics-informed neural networks.")
     parser.add_argument("--version", action="version", version=f"pdec {__version__}")
@@ -128,6 +136,14 @@ def build_parser() -> argparse.ArgumentParser:
     codegen.add_argument("-o", "--output", required=True, metavar="FILE.py")
     codegen.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE", help="override a spec setting")
     codegen.set_defaults(run=_codegen)
+
+    ntk = sub.add_parser("ntk", help="NTK eigenvalue spectra of each loss term, at initialization and at checkpoints")
+    ntk.add_argument("spec", metavar="SPEC")
+    ntk.add_argument("--run", dest="run_dir", metavar="DIR", help="a run directory: also the spectra at its checkpoints")
+    ntk.add_argument("--points", type=int, default=256, metavar="N", help="points per term (default 256)")
+    ntk.add_argument("--out", metavar="DIR", help="where ntk.npz and ntk.png go (default: the run, else runs/<name>)")
+    ntk.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE", help="override a spec setting")
+    ntk.set_defaults(run=_ntk)
     return parser
 
 
