@@ -7,6 +7,7 @@ from types import ModuleType
 
 import torch
 
+from pdec.runtime import engd, kfac  # noqa: F401 (registers the Gauss–Newton optimizers)
 from pdec.runtime.evaluate import Evaluator
 from pdec.runtime.problem import Problem
 from pdec.runtime.rundir import RunDir

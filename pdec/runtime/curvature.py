@@ -1,0 +1,379 @@
+"""Gauss–Newton pieces shared by ENGD and KFAC: per-residual Jacobians read
+from the Taylor streams, products with them, steps and the line search.
+
+Loss ``L = Σ_k w_k/M_k ‖r_k‖²``. Stacking the scaled residuals
+``r̃_k = c_k r_k`` with ``c_k = sqrt(w_k/M_k)`` gives ``L = ‖r̃‖²``; its
+Gauss–Newton matrix (of ``L/2``) is ``G = J̃ᵀJ̃`` and the (half) gradient
+``J̃ᵀ r̃`` (Müller & Zeinhofer 2023; REFERENCES §3).
+
+Why no ``torch.func.jacrev``: residual ``r_n`` of a point set depends only
+on point ``n`` of that point set's Taylor pass, in which every linear layer
+applies its weight to ``S`` streams. So one backward pass of ``Σ_n r_n``
+gives, per layer, the input streams ``a[s, n]`` (with the bias column) and
+the output-stream gradients ``g[s, n]``, and the Jacobian row of ``r_n`` for
+the layer's ``[W | b]`` is ``Σ_s g[s, n] a[s, n]ᵀ`` (Dangel, Müller &
+Zeinhofer 2024). A term whose residual concatenates several blocks over the
+same points (periodic pairs, data of several unknowns) takes one backward
+pass per block. Learnable PDE parameters get their Jacobian columns from
+autograd (double backward through the pointwise residual expression only).
+
+The flat parameter layout: per linear layer ``[W | b]`` (``[out, in + 1]``,
+row-major), then the PDE parameters.
+"""
+
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+GN_MAX_PARAMETERS = 10_000
+"""ENGD builds the dense Gramian (or kernel): beyond this it refuses."""
+GN_GRID = tuple(0.5**k for k in range(31))
+"""Line-search step sizes 2^0 … 2^-30 (Müller & Zeinhofer 2023)."""
+
+
+@contextmanager
+def gn_one_thread():
+    """Run small dense linear algebra (factor eigendecompositions, ≤ a few
+    hundred rows) on one thread: LAPACK's threading costs more than it saves
+    at these sizes, by 100× on a loaded 2-core machine."""
+    threads = torch.get_num_threads()
+    if threads == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+# ---------------------------------------------------------------------------
+# recording one record per Taylor pass
+
+
+@dataclass
+class GNPassLayer:
+    """One linear layer in one pass: ``a [S, N, in]`` and ``g [S, N, out]``."""
+
+    a: Tensor | None = None
+    g: Tensor | None = None
+
+
+class _GNPassSlot:
+    """Stands in ``TaylorLinear.kfac_slot`` (the protocol of
+    ``pdec.taylor.kfac_record``), but for one pass: the pass wrapper installs
+    fresh slots around every ``model.taylor`` call."""
+
+    def __init__(self, rec: GNPassLayer) -> None:
+        self.rec = rec
+
+    def save_input(self, a: Tensor) -> None:
+        self.rec.a = a.detach()
+
+    def save_grad(self, g: Tensor) -> None:
+        self.rec.g = g.detach()
+
+    def capture(self, a: Tensor, out: Tensor) -> None:
+        self.save_input(a if a.dim() == 3 else a.unsqueeze(0))
+        if out.requires_grad:
+            out.register_hook(lambda g: self.save_grad(g if g.dim() == 3 else g.unsqueeze(0)))
+
+
+@contextmanager
+def gn_record_passes(model):
+    """Every ``model.taylor`` call inside gets its own list of per-layer
+    records (appended to the yielded list); the generic runtime is used so the
+    graph can be backpropagated once per residual block."""
+    passes: list[list[GNPassLayer]] = []
+    original = model.taylor
+    layers = model.linear_layers()
+
+    def taylor(X, plan, generator=None, *, fused=None):
+        recs = [GNPassLayer() for _ in layers]
+        previous = [layer.kfac_slot for layer in layers]
+        for layer, r in zip(layers, recs):
+            layer.kfac_slot = _GNPassSlot(r)
+        try:
+            out = original(X, plan, generator, fused=False if plan.n_streams > 1 else None)
+        finally:
+            for layer, slot in zip(layers, previous):
+                layer.kfac_slot = slot
+        passes.append(recs)
+        return out
+
+    shadowed = model.__dict__.get("taylor")
+    model.taylor = taylor
+    try:
+        yield passes
+    finally:
+        if shadowed is None:
+            del model.taylor
+        else:
+            model.taylor = shadowed
+
+
+# ---------------------------------------------------------------------------
+# the linearization
+
+
+@dataclass
+class GNPiece:
+    """Rows ``offset … offset + N`` of a term, from one pass: per layer
+    ``(a with bias column [S, N, in+1], g [S, N, out])`` in float64."""
+
+    pass_index: int
+    offset: int
+    layers: list[tuple[Tensor, Tensor]]
+
+    @property
+    def n(self) -> int:
+        return self.layers[0][0].shape[1]
+
+    @property
+    def n_streams(self) -> int:
+        return self.layers[0][0].shape[0]
+
+
+@dataclass
+class GNTerm:
+    """One loss term: residual ``r [M]`` (float64, detached), scale ``c``,
+    its pieces and the PDE-parameter columns ``[M, P]``."""
+
+    name: str
+    r: Tensor
+    c: float
+    pieces: list[GNPiece] = field(default_factory=list)
+    p_cols: Tensor | None = None
+
+
+@dataclass
+class GNLinearization:
+    terms: list[GNTerm]
+    total: Tensor
+    losses: dict[str, Tensor]
+    shapes: list[tuple[int, int]]  # per layer (out, in + 1)
+    n_pde: int
+
+    @property
+    def n_params(self) -> int:
+        return sum(o * i for o, i in self.shapes) + self.n_pde
+
+    @property
+    def n_rows(self) -> int:
+        return sum(t.r.numel() for t in self.terms)
+
+    # -- products with J̃ (all in float64) ------------------------------------
+    def jvp(self, vs: list[Tensor], vp: Tensor | None = None) -> Tensor:
+        """``J̃ v`` for a direction given per layer (``[out, in+1]``) and for the
+        PDE parameters: the stacked scaled rows of all terms."""
+        rows = []
+        for t in self.terms:
+            out = torch.zeros_like(t.r)
+            for piece in t.pieces:
+                acc = 0
+                for (a, g), V in zip(piece.layers, vs):
+                    acc = acc + torch.einsum("sno,sno->n", g, a @ V.T)
+                out[piece.offset : piece.offset + piece.n] += acc
+            if t.p_cols is not None and vp is not None:
+                out += t.p_cols @ vp
+            rows.append(t.c * out)
+        return torch.cat(rows)
+
+    def vjp(self, u: Tensor) -> tuple[list[Tensor], Tensor]:
+        """``J̃ᵀ u`` per layer and for the PDE parameters."""
+        vs = [torch.zeros(o, i, dtype=torch.float64, device=u.device) for o, i in self.shapes]
+        vp = torch.zeros(self.n_pde, dtype=torch.float64, device=u.device)
+        start = 0
+        for t in self.terms:
+            ut = t.c * u[start : start + t.r.numel()]
+            start += t.r.numel()
+            for piece in t.pieces:
+                un = ut[piece.offset : piece.offset + piece.n]
+                for (a, g), V in zip(piece.layers, vs):
+                    V += torch.einsum("sno,sni,n->oi", g, a, un)
+            if t.p_cols is not None:
+                vp += t.p_cols.T @ ut
+        return vs, vp
+
+    def residual(self) -> Tensor:
+        """The stacked scaled residuals ``r̃``."""
+        return torch.cat([t.c * t.r for t in self.terms])
+
+    def gradient(self) -> tuple[list[Tensor], Tensor]:
+        """``J̃ᵀ r̃``: half the gradient of the loss."""
+        return self.vjp(self.residual())
+
+    def jacobian(self) -> Tensor:
+        """The dense ``J̃ [rows, D]`` (ENGD, tests)."""
+        blocks = []
+        for t in self.terms:
+            M = t.r.numel()
+            cols = []
+            for li, (o, i) in enumerate(self.shapes):
+                Jl = torch.zeros(M, o, i, dtype=torch.float64, device=t.r.device)
+                for piece in t.pieces:
+                    a, g = piece.layers[li]
+                    Jl[piece.offset : piece.offset + piece.n] += torch.einsum("sno,sni->noi", g, a)
+                cols.append(Jl.reshape(M, o * i))
+            if self.n_pde:
+                cols.append(t.p_cols if t.p_cols is not None else t.r.new_zeros(M, self.n_pde))
+            blocks.append(t.c * torch.cat(cols, dim=1))
+        return torch.cat(blocks)
+
+
+def gn_linearize(problem, residual_fn, weights: dict[str, float]) -> GNLinearization:
+    """Residuals, loss and the per-sample Jacobian pieces at the current parameters."""
+    model = problem.model
+    layers = model.linear_layers()
+    pde = [p for p in problem.parameters.values()]
+    with gn_record_passes(model) as passes:
+        residuals = residual_fn()
+    anchor = layers[0].weight
+    losses = {k: weights[k] * r.detach().square().mean() for k, r in residuals.items()}
+    total = sum(losses.values())
+    terms = []
+    for name, r in residuals.items():
+        M = r.numel()
+        term = GNTerm(name, r.detach().to(torch.float64), math.sqrt(weights[name] / M))
+        if r.requires_grad:
+            blocks = [(0, M)]
+            got = _backward_block(passes, r.sum(), anchor)
+            n = passes[got[0]][0].a.shape[1] if got else M
+            if got and M != n:
+                if M % n:
+                    raise RuntimeError(f"term `{name}`: {M} residuals on passes of {n} points")
+                blocks = [(b, b + n) for b in range(0, M, n)]
+            for lo, hi in blocks:
+                if len(blocks) > 1:
+                    got = _backward_block(passes, r[lo:hi].sum(), anchor)
+                for p in got:
+                    pieces = [
+                        (_with_bias(rec.a).to(torch.float64), rec.g.to(torch.float64)) for rec in passes[p]
+                    ]
+                    term.pieces.append(GNPiece(p, lo, pieces))
+            if pde:
+                term.p_cols = _parameter_columns(r, pde)
+        terms.append(term)
+    shapes = [(layer.weight.shape[0], layer.weight.shape[1] + 1) for layer in layers]
+    return GNLinearization(terms, total.detach(), losses, shapes, sum(p.numel() for p in pde))
+
+
+def _with_bias(a: Tensor) -> Tensor:
+    column = torch.zeros(*a.shape[:2], 1, dtype=a.dtype, device=a.device)
+    column[0] = 1
+    return torch.cat([a, column], dim=2)
+
+
+def _backward_block(passes, scalar: Tensor, anchor: Tensor) -> list[int]:
+    """Backpropagate ``scalar``; return the passes whose layers received gradients."""
+    for recs in passes:
+        for rec in recs:
+            rec.g = None
+    torch.autograd.grad(scalar, [anchor], retain_graph=True, allow_unused=True)
+    got = []
+    for p, recs in enumerate(passes):
+        if recs[0].g is not None:
+            for rec in recs:  # a layer the pass never reached (cannot happen in an MLP)
+                if rec.g is None:
+                    rec.g = torch.zeros(*rec.a.shape[:2], 0)
+            got.append(p)
+    return got
+
+
+def _parameter_columns(r: Tensor, params: list[Tensor]) -> Tensor:
+    """``∂r/∂p [M, P]`` by double backward through the residual expression."""
+    cols = []
+    u = torch.zeros_like(r, requires_grad=True)
+    for p in params:
+        (v,) = torch.autograd.grad(r, [p], grad_outputs=u, create_graph=True, allow_unused=True)
+        if v is None or not v.requires_grad:
+            cols.append(r.new_zeros(r.numel(), p.numel()))
+            continue
+        v = v.reshape(-1)
+        for j in range(v.numel()):
+            (col,) = torch.autograd.grad(v[j], [u], retain_graph=True, allow_unused=True)
+            cols.append((col if col is not None else torch.zeros_like(r)).reshape(-1, 1))
+    return torch.cat(cols, dim=1).detach().to(torch.float64)
+
+
+# ---------------------------------------------------------------------------
+# flat vectors, updates and the line search
+
+
+def gn_flatten(vs: list[Tensor], vp: Tensor) -> Tensor:
+    return torch.cat([v.reshape(-1) for v in vs] + [vp.reshape(-1)])
+
+
+def gn_unflatten(x: Tensor, shapes: list[tuple[int, int]], n_pde: int) -> tuple[list[Tensor], Tensor]:
+    vs, start = [], 0
+    for o, i in shapes:
+        vs.append(x[start : start + o * i].reshape(o, i))
+        start += o * i
+    return vs, x[start : start + n_pde]
+
+
+def gn_parameters(problem) -> list[Tensor]:
+    """The trained tensors in the flat order: per layer W, b; then PDE parameters."""
+    out = []
+    for layer in problem.model.linear_layers():
+        out += [layer.weight, layer.bias]
+    return out + list(problem.parameters.values())
+
+
+@torch.no_grad()
+def gn_apply(problem, vs: list[Tensor], vp: Tensor, scale: float = 1.0) -> None:
+    """``θ += scale · v`` (v given per layer ``[W | b]`` and for the PDE parameters)."""
+    for layer, V in zip(problem.model.linear_layers(), vs):
+        layer.weight.add_(V[:, :-1].to(layer.weight.dtype), alpha=scale)
+        layer.bias.add_(V[:, -1].to(layer.bias.dtype), alpha=scale)
+    start = 0
+    for p in problem.parameters.values():
+        k = p.numel()
+        p.add_(vp[start : start + k].reshape(p.shape).to(p.dtype), alpha=scale)
+        start += k
+
+
+@torch.no_grad()
+def gn_loss(residual_fn, weights: dict[str, float]) -> tuple[Tensor, dict[str, Tensor]]:
+    losses = {k: weights[k] * r.square().mean() for k, r in residual_fn().items()}
+    return sum(losses.values()), losses
+
+
+@torch.no_grad()
+def gn_line_search(
+    problem, residual_fn, weights, vs, vp, base: tuple[list[Tensor], Tensor] | None = None, current: Tensor | None = None
+):
+    """Try ``θ + base + η v`` for η = 2^0, 2^-1, … 2^-30; keep the best (even
+    when it does not decrease the loss: the grid's smallest step is tiny).
+    Given the ``current`` loss, the search stops at the first grid point after
+    a decrease that is worse than its predecessor (the first local minimum
+    along the grid: the loss along a Gauss–Newton direction is unimodal in
+    practice, and near convergence this costs 2 evaluations instead of 31).
+    Returns ``(η, total, losses)`` with the parameters left at the best point."""
+    saved = [p.detach().clone() for p in gn_parameters(problem)]
+    best = None
+    for eta in GN_GRID:
+        if current is not None and best is not None and best[1] < current and best[0] > 2 * eta:
+            break
+        for p, s in zip(gn_parameters(problem), saved):
+            p.copy_(s)
+        if base is not None:
+            gn_apply(problem, base[0], base[1])
+        gn_apply(problem, vs, vp, eta)
+        total, losses = gn_loss(residual_fn, weights)
+        if torch.isfinite(total) and (best is None or total < best[1]):
+            best = (eta, total, losses)
+    for p, s in zip(gn_parameters(problem), saved):
+        p.copy_(s)
+    eta = best[0] if best is not None else GN_GRID[-1]
+    if base is not None:
+        gn_apply(problem, base[0], base[1])
+    gn_apply(problem, vs, vp, eta)
+    if best is None:  # every step diverged: report it, the trainer recovers
+        best = (eta, *gn_loss(residual_fn, weights))
+    return best

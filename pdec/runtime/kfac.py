@@ -1,0 +1,440 @@
+"""KFAC for PINN losses (Dangel, Müller & Zeinhofer, NeurIPS 2024) and
+two-level KFAC (Koroko et al. 2023); REFERENCES §2 and §4.
+
+Curvature. Per linear layer ``[W | b]`` the Gauss–Newton block is
+approximated by one Kronecker product per *Kronecker term*: a loss term on
+one Taylor pass (a point set; a periodic term has two passes). With the
+layer's input streams ``a[s, n]`` (bias column 1 on the value stream, 0 on
+the others), the output-stream gradients ``g_b[s, n]`` of the residual block
+``b`` and the term's scale ``c² = w/M``:
+
+- expand: ``A = 1/(NS) Σ_{n,s} a aᵀ``, ``B = c² Σ_b Σ_{n,s} g_b g_bᵀ``;
+- reduce: ``A = 1/N Σ_n ā āᵀ`` (ā the mean over streams),
+  ``B = c² Σ_b Σ_n (Σ_s g_b)(Σ_s g_b)ᵀ``.
+
+Both are exact for deep linear networks whose residual rows read one stream
+each (expand) or whose streams agree (reduce). Nonlinear PDEs and systems
+need nothing special: ``g`` is the gradient of the residual, i.e. the
+Gauss–Newton linearization. Factors start at the identity and follow an
+exponential moving average (``ema``), refreshed every ``update_every``
+steps, always in float64; ``damping`` λ is added to every factor.
+
+Solve. With two Kronecker terms per layer, ``(A₁⊗B₁ + A₂⊗B₂) x = v`` is
+solved exactly via generalized eigendecompositions (Martens & Grosse 2015,
+App. B): ``S_Aᵀ A₁ S_A = I``, ``S_Aᵀ A₂ S_A = diag(α)`` (likewise B), and
+``X = S_B [(S_Bᵀ V S_A) ⊘ (1 + β αᵀ)] S_Aᵀ``. With more terms they are first
+merged into two groups (terms on operator passes, ``S > 1``; terms on
+value-only passes), each group by the trace-weighted merge
+``Σ_t A_t⊗B_t ≈ (Σ_t π_t A_t) ⊗ (Σ_t B_t)`` with ``π_t = tr B_t / Σ tr B``,
+which keeps the trace ``Σ_t tr A_t tr B_t`` exactly and is exact when the
+group's A factors agree (e.g. several equations on the interior points).
+
+Learnable PDE parameters get their exact (dense, P×P) Gauss–Newton block,
+damped by λ; the cross terms with the network are dropped like the ones
+between layers.
+
+Optimizers:
+
+- ``kfac``: direction ``-F⁻¹∇`` plus ``momentum`` times the previous step,
+  step size from the grid 2^0 … 2^-30 on the loss (first minimum along the
+  grid, see ``curvature.gn_line_search``);
+- ``kfac*``: Martens–Grosse: step ``α δ + μ δ_prev`` with ``(α, μ)``
+  minimizing the quadratic model ``∇ᵀd + ½ dᵀ(G + λI)d`` over the two
+  directions, with exact Gauss–Newton products ``‖J̃d‖²`` (Jacobian–vector
+  products read from the recorded streams, ``GNLinearization.jvp``); a step
+  that increases the loss is halved until it does not (at most 31 times;
+  the model can be far off early in training with a small damping);
+- ``kfac2l``: ``kfac`` with a two-level preconditioner (Koroko et al. 2023):
+  the KFAC solution ``x`` plus the coarse correction ``Rᵀ β`` with one coarse
+  vector per layer (``coarse_space``: ``nicolaides``, the all-ones vector on
+  the layer; ``residual``, the layer's KFAC-preconditioned residual
+  ``F_i⁻¹ (∇ − (G + λI) x)_i``) and ``β = (R(G + λI)Rᵀ)⁻¹ R v``. The coarse
+  matrix takes one Jacobian–vector product per layer (exact Gauss–Newton
+  products). ``coarse_correction`` (not in the spec schema yet; default
+  ``multiplicative``) picks ``v``: ``multiplicative``, the residual
+  ``∇ − (G + λI) x`` (the Galerkin coarse-grid correction: the error in the
+  ``G + λI`` norm never grows); ``additive``, ``v = ∇``, the paper's
+  additive form ``P = F_KFAC⁻¹ + Rᵀ(R(G+λI)Rᵀ)⁻¹R``, which on PINN losses
+  can increase that error (tests/optim/test_kfac.py).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from pdec.runtime.curvature import GN_GRID, gn_one_thread, gn_parameters, GNLinearization, gn_apply, gn_line_search, gn_linearize, gn_loss
+from pdec.runtime.optimizers import SECOND_ORDER
+
+KFAC_FLAVOURS = ("expand", "reduce")
+COARSE_SPACES = ("nicolaides", "residual")
+TWO_LEVEL_MODES = ("multiplicative", "additive")
+
+
+# ---------------------------------------------------------------------------
+# factors
+
+
+def kfac_factors(lin: GNLinearization, flavour: str = "expand") -> dict[tuple[str, int], list[tuple[Tensor, Tensor, int]]]:
+    """``{(term, pass): [(A, B, S) per layer]}`` at the current parameters (float64)."""
+    if flavour not in KFAC_FLAVOURS:
+        raise ValueError(f"Invalid `kfac_flavour` `{flavour}`. Supported: {', '.join(KFAC_FLAVOURS)}.")
+    out: dict[tuple[str, int], list] = {}
+    for t in lin.terms:
+        by_pass: dict[int, list] = {}
+        for piece in t.pieces:
+            by_pass.setdefault(piece.pass_index, []).append(piece)
+        for p, pieces in by_pass.items():
+            layers = []
+            for li in range(len(lin.shapes)):
+                a = pieces[0].layers[li][0]
+                S, N = a.shape[:2]
+                if flavour == "expand":
+                    a2 = a.reshape(S * N, -1)
+                    A = a2.T @ a2 / (N * S)
+                else:
+                    am = a.mean(0)
+                    A = am.T @ am / N
+                B = 0
+                for piece in pieces:
+                    g = piece.layers[li][1]
+                    g2 = g.reshape(S * N, -1) if flavour == "expand" else g.sum(0)
+                    B = B + g2.T @ g2
+                layers.append((A, t.c**2 * B, S))
+            out[(t.name, p)] = layers
+    return out
+
+
+def kfac_dense(pairs: list[tuple[Tensor, Tensor]]) -> Tensor:
+    """``Σ A ⊗ B`` in the flat ``[W | b]`` row-major layout (``vec`` over rows of
+    ``[out, in+1]``, so the B (output) index is the slow one)."""
+    return sum(torch.kron(B, A) for A, B in pairs)
+
+
+def _merge(pairs: list[tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
+    """Trace-weighted merge of Kronecker products into one (exact when the A agree)."""
+    if len(pairs) == 1:
+        return pairs[0]
+    traces = torch.stack([B.diagonal().sum() for _, B in pairs])
+    weights = traces / traces.sum() if traces.sum() > 0 else torch.full_like(traces, 1 / len(pairs))
+    A = sum(w * A for w, (A, _) in zip(weights, pairs))
+    B = sum(B for _, B in pairs)
+    return A, B
+
+
+def _generalized(M1: Tensor, M2: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """``S`` with ``Sᵀ M₁ S = I`` and ``Sᵀ M₂ S = diag(e)`` (M₁ positive
+    definite); returns ``(S, e, eigenvalues of M₁)``."""
+    d, Q = torch.linalg.eigh(M1)
+    W = Q / d.clamp_min(torch.finfo(d.dtype).tiny).sqrt()
+    e, U = torch.linalg.eigh(W.T @ M2 @ W)
+    return W @ U, e, d
+
+
+class KroneckerInverse:
+    """The inverse of one layer's ``Σ_t (A_t + λI) ⊗ (B_t + λI)``, exact for
+    one or two terms (merged beforehand otherwise): ``X = S_B [(S_Bᵀ V S_A) ⊘ D] S_Aᵀ``."""
+
+    def __init__(self, pairs: list[tuple[Tensor, Tensor, int]], damping: float) -> None:
+        if len(pairs) > 2:
+            ops = [(A, B) for A, B, S in pairs if S > 1]
+            vals = [(A, B) for A, B, S in pairs if S == 1]
+            pairs2 = [_merge(g) for g in (ops, vals) if g]
+        else:
+            pairs2 = [(A, B) for A, B, _ in pairs]
+        eye_a = torch.eye(pairs2[0][0].shape[0], dtype=torch.float64, device=pairs2[0][0].device)
+        eye_b = torch.eye(pairs2[0][1].shape[0], dtype=torch.float64, device=pairs2[0][1].device)
+        damped = [(A + damping * eye_a, B + damping * eye_b) for A, B in pairs2]
+        self.pairs = damped
+        with gn_one_thread():
+            if len(damped) == 1:
+                ((A, B),) = damped
+                ea, self.SA = torch.linalg.eigh(A)
+                eb, self.SB = torch.linalg.eigh(B)
+                self.D = eb[:, None] * ea[None, :]
+            else:
+                (A1, B1), (A2, B2) = damped
+                self.SA, alpha, ea = _generalized(A1, A2)
+                self.SB, beta, eb = _generalized(B1, B2)
+                self.D = 1 + beta[:, None] * alpha[None, :]
+        # condition numbers of the (first) damped factors, from the eigenvalues at hand
+        self.cond = (float(ea.max() / ea.min().clamp_min(1e-300)), float(eb.max() / eb.min().clamp_min(1e-300)))
+
+    def solve(self, V: Tensor) -> Tensor:
+        return self.SB @ ((self.SB.T @ V @ self.SA) / self.D) @ self.SA.T
+
+    def matvec(self, V: Tensor) -> Tensor:
+        return sum(B @ V @ A for A, B in self.pairs)
+
+    def dense(self) -> Tensor:
+        return kfac_dense(self.pairs)
+
+    def state(self) -> tuple:
+        return (self.SA, self.SB, self.D, self.cond, self.pairs)
+
+    @classmethod
+    def from_state(cls, state: tuple) -> "KroneckerInverse":
+        obj = cls.__new__(cls)
+        obj.SA, obj.SB, obj.D, obj.cond, obj.pairs = state
+        return obj
+
+
+class KFACOperator:
+    """Block-diagonal KFAC curvature (layers, then the dense PDE-parameter block)
+    as a linear operator: ``@`` (``matvec``), ``solve`` (the inverse), ``dense``."""
+
+    def __init__(self, blocks: list[KroneckerInverse], pde_block: Tensor | None) -> None:
+        self.blocks, self.pde_block = blocks, pde_block
+
+    def solve(self, vs: list[Tensor], vp: Tensor) -> tuple[list[Tensor], Tensor]:
+        xs = [b.solve(v) for b, v in zip(self.blocks, vs)]
+        xp = torch.linalg.solve(self.pde_block, vp) if self.pde_block is not None and vp.numel() else vp.clone()
+        return xs, xp
+
+    def matvec(self, vs: list[Tensor], vp: Tensor) -> tuple[list[Tensor], Tensor]:
+        xs = [b.matvec(v) for b, v in zip(self.blocks, vs)]
+        xp = self.pde_block @ vp if self.pde_block is not None and vp.numel() else vp.clone()
+        return xs, xp
+
+    __matmul__ = matvec
+
+    def dense(self) -> Tensor:
+        blocks = [b.dense() for b in self.blocks]
+        if self.pde_block is not None and self.pde_block.numel():
+            blocks.append(self.pde_block)
+        return torch.block_diag(*blocks)
+
+
+def _dot(xs: list[Tensor], xp: Tensor, ys: list[Tensor], yp: Tensor) -> Tensor:
+    return sum((x * y).sum() for x, y in zip(xs, ys)) + (xp * yp).sum()
+
+
+def _axpy(a: float, xs, xp, ys, yp):
+    """``a x + y``."""
+    return [a * x + y for x, y in zip(xs, ys)], a * xp + yp
+
+
+def gn_damped_matvec(lin: GNLinearization, damping: float, vs: list[Tensor], vp: Tensor):
+    """``(G + λI) v`` with the exact Gauss–Newton matrix (one JVP, one VJP)."""
+    gs, gp = lin.vjp(lin.jvp(vs, vp))
+    return _axpy(damping, vs, vp, gs, gp)
+
+
+def two_level_correction(
+    lin: GNLinearization,
+    op: KFACOperator,
+    damping: float,
+    grad,
+    x,
+    coarse_space: str = "nicolaides",
+    mode: str = "multiplicative",
+):
+    """The coarse correction ``Rᵀ (R(G + λI)Rᵀ)⁻¹ R v`` with one coarse vector
+    per layer (Koroko et al. 2023); returns ``(xs, xp)`` and the coarse matrix.
+
+    ``additive``: ``v = ∇`` (``P = F_KFAC⁻¹ + Rᵀ(R(G+λI)Rᵀ)⁻¹R``);
+    ``multiplicative``: ``v = ∇ − (G + λI) x_KFAC``, the coarse-grid
+    correction of the KFAC solution: the Galerkin projection, so the error
+    ``‖x − x*‖`` in the ``G + λI`` norm never grows (the additive form can
+    make it grow, and does on the PINN losses in tests/optim)."""
+    gs, gp = grad
+    rs = None
+    if mode == "multiplicative" or coarse_space == "residual":
+        Fx, Fxp = gn_damped_matvec(lin, damping, *x)
+        rs, _ = _axpy(-1.0, Fx, Fxp, gs, gp)
+    if coarse_space == "nicolaides":
+        Z = [torch.ones_like(g) for g in gs]
+    elif coarse_space == "residual":
+        Z = [b.solve(r) for b, r in zip(op.blocks, rs)]
+        Z = [z / z.abs().max().clamp_min(1e-300) for z in Z]
+    else:
+        raise ValueError(f"Invalid `coarse_space` `{coarse_space}`. Supported: {', '.join(COARSE_SPACES)}.")
+    zero_p = gp.new_zeros(gp.shape)
+    cols = []
+    for i in range(len(Z)):
+        vs = [z if j == i else torch.zeros_like(z) for j, z in enumerate(Z)]
+        cols.append(lin.jvp(vs, zero_p))
+    JZ = torch.stack(cols, dim=1)
+    C = JZ.T @ JZ + damping * torch.diag(torch.stack([z.square().sum() for z in Z]))
+    if mode not in TWO_LEVEL_MODES:
+        raise ValueError(f"Invalid two-level mode `{mode}`. Supported: {', '.join(TWO_LEVEL_MODES)}.")
+    v = gs if mode == "additive" else rs
+    rhs = torch.stack([(z * g).sum() for z, g in zip(Z, v)])
+    beta = torch.linalg.lstsq(C, rhs.unsqueeze(1)).solution[:, 0]
+    return [b * z for b, z in zip(beta, Z)], zero_p, C
+
+
+# ---------------------------------------------------------------------------
+# the optimizers
+
+
+class KFAC:
+    """KFAC for PINN losses with momentum and a grid line search (`kfac`).
+
+    >>> import pdec
+    >>> result = pdec.solve("specs/poisson2d.yaml", optimizer="kfac", steps=50)  # doctest: +SKIP
+    """
+
+    variant = "kfac"
+
+    def __init__(self, problem, training: dict) -> None:
+        self.problem = problem
+        self.damping = float(training.get("damping", 1e-8))
+        self.ema = float(training.get("ema", 0.95))
+        self.momentum = float(training.get("momentum", 0.0))
+        self.flavour = training.get("kfac_flavour", "expand")
+        if self.flavour not in KFAC_FLAVOURS:
+            raise ValueError(f"Invalid `kfac_flavour` `{self.flavour}`. Supported: {', '.join(KFAC_FLAVOURS)}.")
+        self.update_every = max(1, int(training.get("update_every", 1)))
+        self.coarse_space = training.get("coarse_space", "nicolaides")
+        if self.coarse_space not in COARSE_SPACES:
+            raise ValueError(
+                f"Invalid `coarse_space` `{self.coarse_space}`. Supported: {', '.join(COARSE_SPACES)}."
+            )
+        self.two_level = training.get("coarse_correction", "multiplicative")
+        if self.two_level not in TWO_LEVEL_MODES:
+            raise ValueError(
+                f"Invalid `coarse_correction` `{self.two_level}`. Supported: {', '.join(TWO_LEVEL_MODES)}."
+            )
+        self.steps = 0
+        self.factors: dict = {}
+        self.inverses: list[KroneckerInverse] | None = None
+        self.previous = None  # the last step, per layer and PDE parameters
+        self.info: dict[str, float] = {}
+
+    # -- curvature ---------------------------------------------------------
+    def update_factors(self, lin: GNLinearization) -> None:
+        """EMA of the factors (each starts at the identity), then the inverses."""
+        new = kfac_factors(lin, self.flavour)
+        beta = self.ema
+        for key, layers in new.items():
+            old = self.factors.get(key)
+            if old is None:
+                old = [
+                    (torch.eye(A.shape[0], dtype=torch.float64, device=A.device),
+                     torch.eye(B.shape[0], dtype=torch.float64, device=B.device), S)
+                    for A, B, S in layers
+                ]  # fmt: skip
+            self.factors[key] = [
+                (beta * A0 + (1 - beta) * A, beta * B0 + (1 - beta) * B, S) for (A0, B0, _), (A, B, S) in zip(old, layers)
+            ]
+        keys = list(new)
+        self.inverses = [
+            KroneckerInverse([self.factors[k][li] for k in keys], self.damping) for li in range(len(lin.shapes))
+        ]
+
+    def operator(self, lin: GNLinearization) -> KFACOperator:
+        pde = None
+        if lin.n_pde:
+            pde = sum(t.c**2 * t.p_cols.T @ t.p_cols for t in lin.terms if t.p_cols is not None)
+            pde = pde + self.damping * torch.eye(lin.n_pde, dtype=torch.float64, device=pde.device)
+        return KFACOperator(self.inverses, pde)
+
+    # -- the step ------------------------------------------------------------
+    def direction(self, lin: GNLinearization, op: KFACOperator, grad):
+        return op.solve(*grad)
+
+    def step(self, residual_fn, weights):
+        lin = gn_linearize(self.problem, residual_fn, weights)
+        if self.inverses is None or self.steps % self.update_every == 0:
+            self.update_factors(lin)
+        op = self.operator(lin)
+        grad = lin.gradient()
+        xs, xp = self.direction(lin, op, grad)
+        vs, vp = [-x for x in xs], -xp
+        if self.variant == "kfac*":
+            total, losses, eta, mu = self._auto_step(lin, residual_fn, weights, vs, vp, grad)
+        else:
+            mu = self.momentum if self.previous is not None else 0.0
+            base = ([mu * p for p in self.previous[0]], mu * self.previous[1]) if mu else None
+            eta, total, losses = gn_line_search(self.problem, residual_fn, weights, vs, vp, base, lin.total)
+            step_s, step_p = [eta * v for v in vs], eta * vp
+            if base is not None:
+                step_s, step_p = _axpy(1.0, base[0], base[1], step_s, step_p)
+            self.previous = (step_s, step_p)
+        self.steps += 1
+        cond_a = max(b.cond[0] for b in self.inverses)
+        cond_b = max(b.cond[1] for b in self.inverses)
+        self.info = {"damping": self.damping, "step_size": eta, "momentum": mu, "cond_A": cond_a, "cond_B": cond_b}
+        return total, losses
+
+    def _auto_step(self, lin, residual_fn, weights, vs, vp, grad):
+        """Martens–Grosse: minimize ``∇ᵀd + ½ dᵀ(G+λI)d`` over ``d = α v + μ δ_prev``."""
+        gs, gp = grad
+        dirs = [(vs, vp)] + ([self.previous] if self.previous is not None else [])
+        Jd = [lin.jvp(*d) for d in dirs]
+        k = len(dirs)
+        M = torch.empty(k, k, dtype=torch.float64)
+        b = torch.empty(k, dtype=torch.float64)
+        for i in range(k):
+            b[i] = _dot(gs, gp, *dirs[i])
+            for j in range(k):
+                M[i, j] = Jd[i] @ Jd[j] + self.damping * _dot(*dirs[i], *dirs[j])
+        if not (torch.isfinite(M).all() and torch.isfinite(b).all()):
+            self.previous = None  # a broken model: fall back to the line search
+            eta, total, losses = gn_line_search(self.problem, residual_fn, weights, vs, vp, None, lin.total)
+            return total, losses, eta, 0.0
+        coef = -torch.linalg.pinv(M) @ b
+        eta, mu = float(coef[0]), float(coef[1]) if k > 1 else 0.0
+        step_s, step_p = [eta * v for v in vs], eta * vp
+        if k > 1:
+            step_s, step_p = _axpy(mu, *self.previous, step_s, step_p)
+        saved = [p.detach().clone() for p in gn_parameters(self.problem)]
+        scale = 1.0
+        for _ in GN_GRID:  # safeguard: halve a step that increases the loss
+            gn_apply(self.problem, step_s, step_p, scale)
+            total, losses = gn_loss(residual_fn, weights)
+            if torch.isfinite(total) and total <= lin.total:
+                break
+            with torch.no_grad():
+                for p, s in zip(gn_parameters(self.problem), saved):
+                    p.copy_(s)
+            scale *= 0.5
+        else:
+            gn_apply(self.problem, step_s, step_p, scale)
+            total, losses = gn_loss(residual_fn, weights)
+        self.previous = ([scale * x for x in step_s], scale * step_p)
+        return total, losses, scale * eta, scale * mu
+
+    # -- state ---------------------------------------------------------------
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """For the trainer's final loss measurement (it backpropagates the loss)."""
+        for p in gn_parameters(self.problem):
+            p.grad = None
+
+    def state_dict(self) -> dict:
+        return {
+            "steps": self.steps,
+            "factors": self.factors,
+            "inverses": None if self.inverses is None else [b.state() for b in self.inverses],
+            "previous": self.previous,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.steps = int(state["steps"])
+        self.factors = state["factors"]
+        inv = state["inverses"]
+        self.inverses = None if inv is None else [KroneckerInverse.from_state(s) for s in inv]
+        self.previous = state["previous"]
+
+
+class KFACStar(KFAC):
+    """`kfac*`: KFAC with Martens–Grosse automatic step size and momentum."""
+
+    variant = "kfac*"
+
+
+class TwoLevelKFAC(KFAC):
+    """`kfac2l`: KFAC plus the additive coarse correction (Koroko et al. 2023)."""
+
+    variant = "kfac2l"
+
+    def direction(self, lin, op, grad):
+        x = op.solve(*grad)
+        cs, cp, C = two_level_correction(lin, op, self.damping, grad, x, self.coarse_space, self.two_level)
+        return _axpy(1.0, cs, cp, *x)
+
+
+SECOND_ORDER["kfac"] = KFAC
+SECOND_ORDER["kfac*"] = KFACStar
+SECOND_ORDER["kfac2l"] = TwoLevelKFAC

@@ -1,0 +1,80 @@
+"""ENGD: the Gramian from the Taylor streams equals JᵀJ from torch.func, the
+sample-space solve equals the parameter-space one, large networks are refused."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from pdec.runtime.curvature import gn_linearize
+from pdec.runtime.engd import ENGD, engd_solve
+from pdec.runtime.losses import term_residuals
+
+from optim_cases import SPECS, tiny_problem
+
+
+class _Stacked(torch.nn.Module):
+    """The stacked scaled residuals as a module, for `torch.func.functional_call`."""
+
+    def __init__(self, problem, batches_fn, weights) -> None:
+        super().__init__()
+        self.model, self.pde = problem.model, problem.parameters
+        self.fn, self.weights = batches_fn, weights
+
+    def forward(self):
+        res = self.fn()
+        return torch.cat([math.sqrt(self.weights[k] / r.numel()) * r for k, r in res.items()])
+
+
+def _reference_jacobian(problem, residual_fn, weights) -> torch.Tensor:
+    module = _Stacked(problem, residual_fn, weights)
+    params = {k: v.detach() for k, v in module.named_parameters()}
+    jac = torch.func.jacrev(lambda p: torch.func.functional_call(module, p, ()))(params)
+    cols = []
+    for i, layer in enumerate(problem.model.linear_layers()):
+        W, b = jac[f"model.layers.{i}.weight"], jac[f"model.layers.{i}.bias"]
+        cols.append(torch.cat([W, b[..., None]], dim=2).reshape(W.shape[0], -1))
+    cols += [jac[f"pde.{k}"].reshape(-1, 1) for k in problem.parameters]
+    return torch.cat(cols, dim=1)
+
+
+@pytest.mark.parametrize("spec", ["poisson2d", "heat_inverse", "burgers", "kovasznay", "poisson_mixed"])
+def test_gramian_equals_torch_func(spec):
+    problem, residual_fn, weights, training = tiny_problem(SPECS / f"{spec}.yaml")
+    J = _reference_jacobian(problem, residual_fn, weights)
+    G = ENGD(problem, training).gramian(residual_fn, weights)
+    assert G.shape == (J.shape[1], J.shape[1])
+    assert torch.allclose(G, J.T @ J, rtol=1e-10, atol=1e-12)
+
+
+def test_gradient_is_half_the_loss_gradient():
+    problem, residual_fn, weights, _ = tiny_problem(SPECS / "heat_inverse.yaml")
+    lin = gn_linearize(problem, residual_fn, weights)
+    vs, vp = lin.gradient()
+    res = residual_fn()
+    loss = sum(weights[k] * r.square().mean() for k, r in res.items())
+    params = [p for layer in problem.model.linear_layers() for p in (layer.weight, layer.bias)]
+    grads = torch.autograd.grad(loss, params + list(problem.parameters.values()), allow_unused=True)
+    for i, V in enumerate(vs):
+        assert torch.allclose(2 * V[:, :-1], grads[2 * i], atol=1e-12)
+        assert torch.allclose(2 * V[:, -1], grads[2 * i + 1], atol=1e-12)
+    assert torch.allclose(2 * vp, torch.stack([g.reshape(()) for g in grads[len(params):]]), atol=1e-12)
+
+
+@pytest.mark.parametrize("damping", [0.0, 1e-3])
+def test_sample_space_solve_matches_parameter_space(damping):
+    torch.manual_seed(0)
+    J, r = torch.randn(20, 50, dtype=torch.float64), torch.randn(20, dtype=torch.float64)
+    wide = engd_solve(J, r, damping)  # 20 < 50: Woodbury
+    reference = torch.linalg.pinv(J.T @ J + damping * torch.eye(50, dtype=torch.float64)) @ (J.T @ r)
+    assert torch.allclose(wide, reference, atol=1e-8)
+    tall = engd_solve(J.T.contiguous(), torch.randn(50, dtype=torch.float64), damping)
+    assert tall.shape == (20,)
+
+
+def test_large_networks_are_refused():
+    problem, *_, training = tiny_problem(SPECS / "poisson2d.yaml", ["model.hidden=[128, 128]"])
+    with pytest.raises(ValueError, match="not supported. Use `kfac`"):
+        ENGD(problem, training)

@@ -1,0 +1,160 @@
+"""KFAC for PINN losses against the exact Gauss–Newton matrix (STYLE #11, #14):
+exact where theory says so (deep linear networks whose residual rows read one
+stream each: the expand setting), approximate otherwise; the per-layer solve
+against dense inverses; the two-level correction against KFAC."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from pdec.runtime.curvature import gn_linearize, gn_unflatten
+from pdec.runtime.kfac import KFAC, KroneckerInverse, TwoLevelKFAC, kfac_dense, kfac_factors, two_level_correction
+from pdec.taylor import Laplacian, Partial, TaylorMLP, plan_streams
+
+from optim_cases import SPECS, tiny_problem
+
+
+def _identity(h, order):
+    return [h, torch.ones_like(h)] + [torch.zeros_like(h)] * (order - 1)
+
+
+def _stream_problem(activation, seed=0):
+    """A deep network whose one loss term has a residual row per (stream, point):
+    the value and both first derivatives, each minus a target."""
+    torch.manual_seed(seed)
+    net = TaylorMLP(2, [5, 4], 1, activation)
+    problem = SimpleNamespace(model=net, parameters=torch.nn.ParameterDict())
+    X = torch.rand(7, 2, dtype=torch.float64)
+    ops = [Partial(()), Partial((0,)), Partial((1,))]
+    plan = plan_streams(ops, 2)
+    target = torch.rand(3 * 7, dtype=torch.float64)
+
+    def residual_fn():
+        out = net.taylor(X, plan)
+        return {"fit": torch.cat([out[op][:, 0] for op in ops]) - target}
+
+    return problem, residual_fn, {"fit": 1.0}
+
+
+def _blocks(lin):
+    """The exact Gauss–Newton block of every layer."""
+    J = lin.jacobian()
+    start, out = 0, []
+    for o, i in lin.shapes:
+        Jl = J[:, start : start + o * i]
+        out.append(Jl.T @ Jl)
+        start += o * i
+    return out
+
+
+def _rel(a, b):
+    return float((a - b).norm() / b.norm())
+
+
+def test_expand_is_exact_for_deep_linear_networks():
+    problem, residual_fn, weights = _stream_problem(_identity)
+    lin = gn_linearize(problem, residual_fn, weights)
+    factors = kfac_factors(lin, "expand")
+    for li, G in enumerate(_blocks(lin)):
+        K = kfac_dense([(A, B) for A, B, _ in (layers[li] for layers in factors.values())])
+        assert _rel(K, G) < 1e-13
+
+
+@pytest.mark.parametrize("flavour", ["expand", "reduce"])
+def test_factors_only_approximate_nonlinear_networks(flavour):
+    problem, residual_fn, weights = _stream_problem("tanh")
+    lin = gn_linearize(problem, residual_fn, weights)
+    factors = kfac_factors(lin, flavour)
+    errors = []
+    for li, G in enumerate(_blocks(lin)):
+        K = kfac_dense([(A, B) for A, B, _ in (layers[li] for layers in factors.values())])
+        errors.append(_rel(K, G))
+    assert max(errors) > 1e-3 and max(errors) < 1.0
+
+
+def test_reduce_is_not_exact_in_the_expand_setting():
+    problem, residual_fn, weights = _stream_problem(_identity)
+    lin = gn_linearize(problem, residual_fn, weights)
+    factors = kfac_factors(lin, "reduce")
+    G = _blocks(lin)[0]
+    K = kfac_dense([(A, B) for A, B, _ in (layers[0] for layers in factors.values())])
+    assert _rel(K, G) > 1e-2
+
+
+def _spd(n, generator):
+    X = torch.randn(n, n + 2, dtype=torch.float64, generator=generator)
+    return X @ X.T / n
+
+
+@pytest.mark.parametrize("terms", [1, 2])
+def test_kronecker_solve_is_exact_for_two_terms(terms):
+    gen = torch.Generator().manual_seed(terms)
+    pairs = [(_spd(4, gen), _spd(3, gen), 3 - k) for k in range(terms)]
+    inverse = KroneckerInverse(pairs, damping=1e-3)
+    dense = kfac_dense([(A + 1e-3 * torch.eye(4, dtype=torch.float64), B + 1e-3 * torch.eye(3, dtype=torch.float64)) for A, B, _ in pairs])
+    V = torch.randn(3, 4, dtype=torch.float64, generator=gen)
+    assert torch.allclose(inverse.solve(V).reshape(-1), torch.linalg.solve(dense, V.reshape(-1)), rtol=1e-10, atol=1e-12)
+    assert torch.allclose(inverse.dense(), dense, rtol=1e-12, atol=1e-14)
+
+
+def test_merge_for_more_terms_keeps_the_trace_and_is_exact_for_equal_inputs():
+    gen = torch.Generator().manual_seed(7)
+    A = _spd(4, gen)
+    pairs = [(A, _spd(3, gen), 5), (A, _spd(3, gen), 5), (_spd(4, gen), _spd(3, gen), 1)]
+    inverse = KroneckerInverse(pairs, damping=0.0)
+    exact = kfac_dense([(a, b) for a, b, _ in pairs])
+    assert torch.allclose(inverse.dense(), exact, rtol=1e-12, atol=1e-13)
+    pairs[1] = (_spd(4, gen), pairs[1][1], 5)
+    approx = KroneckerInverse(pairs, damping=0.0).dense()
+    exact = kfac_dense([(a, b) for a, b, _ in pairs])
+    assert torch.allclose(approx.trace(), exact.trace(), rtol=1e-12)
+    assert not torch.allclose(approx, exact, rtol=1e-3)
+    V = torch.randn(3, 4, dtype=torch.float64, generator=gen)
+    x = KroneckerInverse(pairs, damping=0.0).solve(V)
+    assert torch.allclose(approx @ x.reshape(-1), V.reshape(-1), atol=1e-10)
+
+
+def _energy_error(lin, damping, x, exact):
+    J = lin.jacobian()
+    e = x - exact
+    return float(e @ (J.T @ (J @ e)) + damping * e @ e)
+
+
+@pytest.mark.parametrize("coarse_space", ["nicolaides", "residual"])
+@pytest.mark.parametrize("spec", ["poisson2d", "heat", "poisson5d"])
+def test_two_level_correction_reduces_the_error(spec, coarse_space):
+    problem, residual_fn, weights, training = tiny_problem(SPECS / f"{spec}.yaml", ["model.hidden=[6, 6]"])
+    training.update(ema=0.0, damping=1e-3, coarse_space=coarse_space)
+    opt = KFAC(problem, training)
+    lin = gn_linearize(problem, residual_fn, weights)
+    opt.update_factors(lin)
+    op = opt.operator(lin)
+    grad = lin.gradient()
+    flat = lambda xs, xp: torch.cat([x.reshape(-1) for x in xs] + [xp])  # noqa: E731
+    J = lin.jacobian()
+    exact = torch.linalg.solve(J.T @ J + 1e-3 * torch.eye(J.shape[1], dtype=torch.float64), flat(*grad))
+    x1 = op.solve(*grad)
+    x2 = TwoLevelKFAC(problem, training).direction(lin, op, grad)
+    e1 = _energy_error(lin, 1e-3, flat(*x1), exact)
+    e2 = _energy_error(lin, 1e-3, flat(*x2), exact)
+    assert e2 < 0.999 * e1
+
+
+def test_additive_correction_can_increase_the_error():
+    """Why `kfac2l` defaults to the multiplicative (Galerkin) correction."""
+    problem, residual_fn, weights, training = tiny_problem(SPECS / "poisson2d.yaml", ["model.hidden=[6, 6]"])
+    training.update(ema=0.0, damping=1e-3)
+    opt = KFAC(problem, training)
+    lin = gn_linearize(problem, residual_fn, weights)
+    opt.update_factors(lin)
+    op, grad = opt.operator(lin), lin.gradient()
+    flat = lambda xs, xp: torch.cat([x.reshape(-1) for x in xs] + [xp])  # noqa: E731
+    J = lin.jacobian()
+    exact = torch.linalg.solve(J.T @ J + 1e-3 * torch.eye(J.shape[1], dtype=torch.float64), flat(*grad))
+    x1 = op.solve(*grad)
+    cs, cp, _ = two_level_correction(lin, op, 1e-3, grad, x1, "nicolaides", "additive")
+    x2 = [a + b for a, b in zip(x1[0], cs)], x1[1] + cp
+    assert _energy_error(lin, 1e-3, flat(*x2), exact) > _energy_error(lin, 1e-3, flat(*x1), exact)
