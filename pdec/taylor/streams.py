@@ -96,7 +96,7 @@ class StreamSpec:
 class StreamPlan:
     """The streams a set of operators needs, and how to read each operator off them.
 
-    StreamSpec 0 is the value, streams ``1 … n_first`` are first order, the rest
+    Stream 0 is the value, streams ``1 … n_first`` are first order, the rest
     are collapsed streams of order 2…4 in increasing order, so every rule
     refers only to earlier streams. ``outputs`` maps each operator to a linear
     combination ``((stream, coef), …)`` of the output-layer streams.
