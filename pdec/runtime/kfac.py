@@ -19,7 +19,8 @@ Gauss–Newton linearization. Factors start at the identity and follow an
 exponential moving average (``ema``), refreshed every ``update_every``
 steps, always in float64; ``damping`` λ is added to every factor.
 
-Solve. With two Kronecker terms per layer, ``(A₁⊗B₁ + A₂⊗B₂) x = v`` is
+Solve. A layer with more than two terms and at most ``KFAC_DENSE_MAX``
+weights is solved exactly with the dense sum. Otherwise, with two Kronecker terms per layer, ``(A₁⊗B₁ + A₂⊗B₂) x = v`` is
 solved exactly via generalized eigendecompositions (Martens & Grosse 2015,
 App. B): ``S_Aᵀ A₁ S_A = I``, ``S_Aᵀ A₂ S_A = diag(α)`` (likewise B), and
 ``X = S_B [(S_Bᵀ V S_A) ⊘ (1 + β αᵀ)] S_Aᵀ``. With more terms they are first
@@ -69,6 +70,9 @@ from pdec.runtime.optimizers import SECOND_ORDER
 KFAC_FLAVOURS = ("expand", "reduce")
 COARSE_SPACES = ("nicolaides", "residual")
 TWO_LEVEL_MODES = ("multiplicative", "additive")
+KFAC_DENSE_MAX = 1024
+"""Layers with at most this many weights (incl. bias) and more than two
+Kronecker terms are solved exactly with the dense sum instead of the merge."""
 
 
 # ---------------------------------------------------------------------------
@@ -136,6 +140,18 @@ class KroneckerInverse:
     one or two terms (merged beforehand otherwise): ``X = S_B [(S_Bᵀ V S_A) ⊘ D] S_Aᵀ``."""
 
     def __init__(self, pairs: list[tuple[Tensor, Tensor, int]], damping: float) -> None:
+        self.dense_inverse = None
+        n = pairs[0][0].shape[0] * pairs[0][1].shape[0]
+        if len(pairs) > 2 and n <= KFAC_DENSE_MAX:
+            # small layer: the exact solve of the full sum, dense
+            eye_a = torch.eye(pairs[0][0].shape[0], dtype=torch.float64, device=pairs[0][0].device)
+            eye_b = torch.eye(pairs[0][1].shape[0], dtype=torch.float64, device=pairs[0][1].device)
+            self.pairs = [(A + damping * eye_a, B + damping * eye_b) for A, B, _ in pairs]
+            with gn_one_thread():
+                e, Q = torch.linalg.eigh(self.dense())
+            self.dense_inverse = (Q / e.clamp_min(torch.finfo(e.dtype).tiny)) @ Q.T
+            self.cond = (float(e.max() / e.min().clamp_min(1e-300)), 1.0)
+            return
         if len(pairs) > 2:
             ops = [(A, B) for A, B, S in pairs if S > 1]
             vals = [(A, B) for A, B, S in pairs if S == 1]
@@ -161,6 +177,8 @@ class KroneckerInverse:
         self.cond = (float(ea.max() / ea.min().clamp_min(1e-300)), float(eb.max() / eb.min().clamp_min(1e-300)))
 
     def solve(self, V: Tensor) -> Tensor:
+        if self.dense_inverse is not None:
+            return (self.dense_inverse @ V.reshape(-1)).reshape(V.shape)
         return self.SB @ ((self.SB.T @ V @ self.SA) / self.D) @ self.SA.T
 
     def matvec(self, V: Tensor) -> Tensor:
@@ -170,12 +188,17 @@ class KroneckerInverse:
         return kfac_dense(self.pairs)
 
     def state(self) -> tuple:
+        if self.dense_inverse is not None:
+            return (None, None, self.dense_inverse, self.cond, self.pairs)
         return (self.SA, self.SB, self.D, self.cond, self.pairs)
 
     @classmethod
     def from_state(cls, state: tuple) -> "KroneckerInverse":
         obj = cls.__new__(cls)
         obj.SA, obj.SB, obj.D, obj.cond, obj.pairs = state
+        obj.dense_inverse = None
+        if obj.SA is None:
+            obj.dense_inverse, obj.D = obj.D, None
         return obj
 
 

@@ -10,7 +10,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from pdec.runtime.curvature import gn_linearize, gn_unflatten
+import pdec.runtime.kfac as kfac_module
+from pdec.runtime.curvature import gn_linearize
 from pdec.runtime.kfac import KFAC, KroneckerInverse, TwoLevelKFAC, kfac_dense, kfac_factors, two_level_correction
 from pdec.taylor import Laplacian, Partial, TaylorMLP, plan_streams
 
@@ -100,7 +101,19 @@ def test_kronecker_solve_is_exact_for_two_terms(terms):
     assert torch.allclose(inverse.dense(), dense, rtol=1e-12, atol=1e-14)
 
 
-def test_merge_for_more_terms_keeps_the_trace_and_is_exact_for_equal_inputs():
+def test_small_layers_with_more_terms_are_solved_exactly():
+    gen = torch.Generator().manual_seed(5)
+    pairs = [(_spd(4, gen), _spd(3, gen), s) for s in (5, 1, 1)]
+    inverse = KroneckerInverse(pairs, damping=1e-4)
+    dense = kfac_dense([(A + 1e-4 * torch.eye(4, dtype=torch.float64), B + 1e-4 * torch.eye(3, dtype=torch.float64)) for A, B, _ in pairs])
+    V = torch.randn(3, 4, dtype=torch.float64, generator=gen)
+    assert torch.allclose(inverse.solve(V).reshape(-1), torch.linalg.solve(dense, V.reshape(-1)), rtol=1e-9, atol=1e-11)
+    again = KroneckerInverse.from_state(inverse.state())
+    assert torch.equal(again.solve(V), inverse.solve(V))
+
+
+def test_merge_for_more_terms_keeps_the_trace_and_is_exact_for_equal_inputs(monkeypatch):
+    monkeypatch.setattr(kfac_module, "KFAC_DENSE_MAX", 0)  # the merge is for large layers
     gen = torch.Generator().manual_seed(7)
     A = _spd(4, gen)
     pairs = [(A, _spd(3, gen), 5), (A, _spd(3, gen), 5), (_spd(4, gen), _spd(3, gen), 1)]
