@@ -51,7 +51,7 @@ Optimizers:
   the layer; ``residual``, the layer's KFAC-preconditioned residual
   ``F_i⁻¹ (∇ − (G + λI) x)_i``) and ``β = (R(G + λI)Rᵀ)⁻¹ R v``. The coarse
   matrix takes one Jacobian–vector product per layer (exact Gauss–Newton
-  products). ``coarse_correction`` (not in the spec schema yet; default
+  products). ``coarse_correction`` (`training.coarse_correction`; default
   ``multiplicative``) picks ``v``: ``multiplicative``, the residual
   ``∇ − (G + λI) x`` (the Galerkin coarse-grid correction: the error in the
   ``G + λI`` norm never grows); ``additive``, ``v = ∇``, the paper's

@@ -301,7 +301,8 @@ class Trainer:
             self.problem.parameters.load_state_dict(good["parameters"])
             self.step = good["step"]
         if self._last is None:  # no step ran (resumed at the end, or stopped at once): measure the loss
-            self._closure()
+            losses = term_losses(term_residuals(self.problem, self.batches), self.weights)
+            self._last = (sum(losses.values()).detach(), {k: v.detach() for k, v in losses.items()})
         self._checkpoint()
         return self._finish(status, message)
 

@@ -513,6 +513,8 @@ class _Reader:
                 values[key] = self.choice(value, what, schema.KFAC_FLAVOURS)
             elif key == "coarse_space":
                 values[key] = self.choice(value, what, schema.COARSE_SPACES)
+            elif key == "coarse_correction":
+                values[key] = self.choice(value, what, schema.COARSE_CORRECTIONS)
             elif key in ("lr", "lr_decay"):
                 values[key] = self.number(value, what)
                 if values[key] <= 0:

@@ -15,6 +15,7 @@ from ..errors import Loc
 OPTIMIZERS = ("adam", "lbfgs", "adam+lbfgs", "engd", "kfac", "kfac*", "kfac2l")
 KFAC_FLAVOURS = ("expand", "reduce")
 COARSE_SPACES = ("nicolaides", "residual")
+COARSE_CORRECTIONS = ("multiplicative", "additive")
 WEIGHTINGS = ("fixed", "inverse-dirichlet", "ntk", "lra")
 DTYPES = ("float32", "float64")
 DEVICES = ("auto", "cpu", "cuda")
@@ -178,6 +179,8 @@ class TrainingConfig:
     """Gauss–Newton optimizers: refresh curvature (factors, inverses) every this many steps."""
     coarse_space: str = "nicolaides"
     """Two-level KFAC: `nicolaides` or `residual` (Koroko et al. 2023)."""
+    coarse_correction: str = "multiplicative"
+    """Two-level KFAC: `multiplicative` (Galerkin, never increases the solve error) or `additive` (the paper's)."""
     weighting_every: int = 100
     """Adaptive loss weights: recompute every this many steps."""
     weighting_alpha: float = 0.5
