@@ -394,17 +394,48 @@ def _runs_in(quad: _Quadratic, r0: int, r1: int):
 
 
 def _fused_activation(
-    h0: Tensor, F: Tensor, H2: Tensor | None, A: Tensor, c: _Compiled, act: ActivationFn, tmp: Tensor
-) -> list[Tensor]:
+    h0: Tensor,
+    F: Tensor,
+    H2: Tensor | None,
+    A: Tensor,
+    c: _Compiled,
+    act: ActivationFn,
+    tmp: Tensor,
+    rows: tuple[int, ...] | None = None,
+) -> list[Tensor | None]:
     """Write ``σ`` of the streams ``[h0; F; H2]`` into ``A``; return the quadratic
     forms ``Q_q = Σ C^q_ij F_i F_j`` (kept for the backward pass).
 
     ``F`` is ``[R, N, W]``, or ``[R, 1, W]`` after the first layer; ``H2`` is
     ``None`` after the first layer (streams of order 2 start at zero).
+    With ``rows``, only those streams are written, into ``A[k]`` for
+    ``rows[k]`` (the last hidden layer feeds only the streams the outputs
+    read); the forms of unwritten order-2 streams are then ``None``.
     """
     R = c.n_first
     N, W = A.shape[1], A.shape[2]
     s0, s1, s2 = act(h0, 2)
+    if rows is not None:
+        Qs: list[Tensor | None] = [None] * len(c.quads)
+        for k, s in enumerate(rows):
+            if s == 0:
+                A[k].copy_(s0)
+            elif s <= R:
+                torch.mul(F[s - 1], s1, out=A[k])
+            else:
+                q = s - R - 1
+                Q = Qs[q] = h0.new_zeros(F.shape[1:])
+                for r0, r1 in _chunks(F, N, W):
+                    for lo, hi, coef in _runs_in(c.quads[q], r0, r1):
+                        _dot_into(Q, F[lo:hi], F[lo:hi], tmp, coef)
+                for i, j, coef in c.quads[q].off:
+                    Q.addcmul_(F[i], F[j], value=coef)
+                if H2 is None:
+                    torch.mul(s2, Q, out=A[k])
+                else:
+                    torch.mul(H2[q], s1, out=A[k])
+                    A[k].addcmul_(s2, Q)
+        return Qs
     A[0].copy_(s0)
     Qs = [h0.new_zeros(F.shape[1:]) for _ in c.quads]
     for r0, r1 in _chunks(F, N, W):
@@ -429,61 +460,85 @@ def _fused_activation_backward(
     h0: Tensor,
     F: Tensor,
     H2: Tensor | None,
-    Qs: list[Tensor],
+    Qs: list[Tensor | None],
     c: _Compiled,
     act: ActivationFn,
     tmp: Tensor,
     first_zero: bool = False,
-) -> None:
+    reduce_first: bool = False,
+) -> Tensor | None:
     """Turn ``GA`` (gradient w.r.t. the activation's output streams) in place
     into the gradient w.r.t. its input streams:
 
     ``g_h0 = σ'g0 + σ''(Σ_r g_r h_r + Σ_q g_q h_q) + σ'''Σ_q g_q Q_q``,
     ``g_hr = σ'g_r + Σ_q σ''g_q ∂Q_q/∂h_r``, ``g_hq = σ'g_q``.
 
-    ``first_zero``: the first-order block of ``GA`` is zero (and need not be
-    initialised), as below an output layer that reads no first-order stream.
+    Order-2 streams whose form ``Qs[q]`` is ``None`` were not computed and
+    have zero gradient. ``first_zero``: the first-order block of ``GA`` is
+    zero (and need not be initialised), as below an output layer that reads
+    no first-order stream. ``reduce_first`` (first layer, where ``h_r = W v_r``
+    is constant over the points): return ``Σ_n g_hr`` ``[R, W]`` instead of
+    writing the per-point ``g_hr``, which only that sum is needed for.
     """
     R = c.n_first
     N, W = GA.shape[1], GA.shape[2]
     _, s1, s2, s3 = act(h0, 3)
     g0, G1, G2 = GA[0], GA[1 : R + 1], GA[R + 1 :]
+    active = [q for q in range(len(c.quads)) if Qs[q] is not None]
     t = torch.zeros_like(g0)
     u = torch.zeros_like(g0)
-    for q in range(len(c.quads)):
+    for q in active:
         if H2 is not None:
             t.addcmul_(G2[q], H2[q])
         u.addcmul_(G2[q], Qs[q])
-    weights = [s2 * G2[q] for q in range(len(c.quads))]
-    if first_zero and len(c.quads) == 1 and not c.quads[0].off:
+    weights = {q: s2 * G2[q] for q in active}
+    summed = None
+    if reduce_first:
+        # Σ_n g_hr = Σ_n σ'g_r + Σ_q (Σ_n σ''g_q) ∂Q_q/∂h_r, with h_r constant over n
+        summed = F.new_zeros(R, W)
+        for r0, r1 in [] if first_zero else _chunks(F, N, W):
+            _dot_into(t, G1[r0:r1], F[r0:r1], tmp)
+            prod = tmp[: (r1 - r0) * N * W].view(r1 - r0, N, W)
+            torch.mul(G1[r0:r1], s1, out=prod)
+            torch.sum(prod, 1, out=summed[r0:r1])
+        for q in active:
+            w = weights[q].sum(0)
+            for a, b, coef in c.quads[q].diag:
+                summed[a:b].addcmul_(F[a:b, 0], w, value=2 * coef)
+            for i, j, coef in c.quads[q].off:
+                summed[i].addcmul_(F[j, 0], w, value=coef)
+                summed[j].addcmul_(F[i, 0], w, value=coef)
+        active = []
+    elif first_zero and len(active) == 1 and not c.quads[active[0]].off:
         # g_hr = 2 c σ''g_q h_r on the runs, written directly; zero elsewhere
+        q = active.pop()
         done = 0
-        for lo, hi, coef in c.quads[0].diag:
+        for lo, hi, coef in c.quads[q].diag:
             G1[done:lo].zero_()
-            torch.mul(F[lo:hi], weights[0] * (2 * coef), out=G1[lo:hi])
+            torch.mul(F[lo:hi], weights[q] * (2 * coef), out=G1[lo:hi])
             done = hi
         G1[done:].zero_()
-        weights = []
     elif first_zero:
         G1.zero_()
-    for r0, r1 in [] if first_zero else _chunks(F, N, W):
-        _dot_into(t, G1[r0:r1], F[r0:r1], tmp)
-        G1[r0:r1].mul_(s1)
-        for quad, w in zip(c.quads, weights):
-            for lo, hi, coef in _runs_in(quad, r0, r1):
-                G1[lo:hi].addcmul_(F[lo:hi], w, value=2 * coef)
-    if first_zero:
-        for quad, w in zip(c.quads, weights):
-            for a, b, coef in quad.diag:
-                G1[a:b].addcmul_(F[a:b], w, value=2 * coef)
-    for quad, w in zip(c.quads, weights):
-        for i, j, coef in quad.off:
-            G1[i].addcmul_(F[j], w, value=coef)
-            G1[j].addcmul_(F[i], w, value=coef)
+        for q in active:
+            for a, b, coef in c.quads[q].diag:
+                G1[a:b].addcmul_(F[a:b], weights[q], value=2 * coef)
+    else:
+        for r0, r1 in _chunks(F, N, W):
+            _dot_into(t, G1[r0:r1], F[r0:r1], tmp)
+            G1[r0:r1].mul_(s1)
+            for q in active:
+                for lo, hi, coef in _runs_in(c.quads[q], r0, r1):
+                    G1[lo:hi].addcmul_(F[lo:hi], weights[q], value=2 * coef)
+    for q in active:
+        for i, j, coef in c.quads[q].off:
+            G1[i].addcmul_(F[j], weights[q], value=coef)
+            G1[j].addcmul_(F[i], weights[q], value=coef)
     gh0 = s1 * g0
     gh0.addcmul_(s2, t).addcmul_(s3, u)
     G2.mul_(s1)
     g0.copy_(gh0)
+    return summed
 
 
 class _FusedSecondOrder(torch.autograd.Function):
@@ -524,16 +579,13 @@ class _FusedSecondOrder(torch.autograd.Function):
                     Hs.append(H)
                 else:  # evaluation only: the previous streams are dead
                     ws.give([As.pop()])
-            A = ws.take((S, N, weights[l].shape[0]), X)
-            Qss.append(_fused_activation(h0, F, H2, A, c, act, tmp))
+            rows = run.rows if l == n_hidden - 1 and len(run.rows) < S else None
+            A = ws.take((S if rows is None else len(rows), N, weights[l].shape[0]), X)
+            Qss.append(_fused_activation(h0, F, H2, A, c, act, tmp, rows))
             As.append(A)
             if l > 0 and not keep:
                 ws.give([H])
         rows = run.rows
-        if len(rows) < S:  # only the streams the outputs read pass the output layer
-            top = As.pop()
-            As.append(top[list(rows)])
-            ws.give([top])
         K = len(rows)
         Z = torch.mm(As[-1].view(K * N, -1), weights[-1].T).view(K, N, -1)
         if 0 in rows:
@@ -548,7 +600,7 @@ class _FusedSecondOrder(torch.autograd.Function):
             ctx.save_for_backward(X, dirs, *params)
             ctx.run, ctx.first_h0, ctx.V, ctx.Hs, ctx.As, ctx.Qss, ctx.tmp = run, first_h0, V, Hs, As, Qss, tmp
         else:
-            ws.give([tmp, *Hs, *(a for a in As if a.shape[0] == S)])
+            ws.give([tmp, *Hs, *As])
         return Z
 
     @staticmethod
@@ -582,8 +634,7 @@ class _FusedSecondOrder(torch.autograd.Function):
         if need[4 + 2 * n_hidden]:
             grads[2 * n_hidden + 1] = gZ[rows.index(0)].sum(0) if 0 in rows else torch.zeros_like(biases[-1])
         width = weights[-1].shape[1]
-        if K == S:
-            ws.give([top])  # dead: only the output layer's weight gradient read it
+        ws.give([top])  # dead: only the output layer's weight gradient read it
         GA = ws.take((S, N, width), X)
         first_zero = False
         if K == S:
@@ -600,7 +651,8 @@ class _FusedSecondOrder(torch.autograd.Function):
                 h0, F, H2 = H[0], H[1 : R + 1], H[R + 1 :]
             else:
                 h0, F, H2 = first_h0, V[:, None, :], None
-            _fused_activation_backward(GA, h0, F, H2, Qss[l], c, act, tmp, first_zero)
+            reduce_first = l == 0 and slots[0] is None
+            summed = _fused_activation_backward(GA, h0, F, H2, Qss[l], c, act, tmp, first_zero, reduce_first)
             first_zero = False
             if slots[l] is not None:
                 slots[l].save_grad(GA.clone())
@@ -618,7 +670,8 @@ class _FusedSecondOrder(torch.autograd.Function):
             GA = GA_in
         # layer 1: value stream from X, first-order streams from the constant seeds
         if need[3]:
-            grads[0] = GA[0].T @ X + GA[1 : R + 1].sum(1).T @ dirs
+            summed = GA[1 : R + 1].sum(1) if summed is None else summed  # Σ_n g of W v_r
+            grads[0] = GA[0].T @ X + summed.T @ dirs
         if need[4]:
             grads[1] = GA[0].sum(0)
         grad_X = GA[0] @ weights[0] if need[1] else None
