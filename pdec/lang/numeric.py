@@ -7,8 +7,12 @@ runs the emitted torch code.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import sympy
+
+from ..errors import Loc, SpecError
 
 _FUNCTIONS = {
     sympy.sin: np.sin,
@@ -54,3 +58,21 @@ def _eval(expr: sympy.Basic, env: dict[sympy.Symbol, np.ndarray]):
     if func is not None:
         return func(np.asarray(_eval(expr.args[0], env), dtype=float))
     raise TypeError(f"cannot evaluate `{expr.func.__name__}` numerically")
+
+
+def constant_value(expr: sympy.Expr, constants: dict[str, sympy.Expr], what: str, loc: Loc) -> float:
+    """The float value of an expression of constants, or a located error.
+
+    Evaluated in floating point (never to arbitrary precision: `sin(e^e^e^e)`
+    would take SymPy hours); overflow and complex values are errors.
+    """
+    value = expr.xreplace({sympy.Symbol(k, real=True): v for k, v in constants.items()})
+    if value.free_symbols:
+        raise SpecError(f"`{what}` must be a number, not an expression of variables", loc)
+    try:
+        result = float(evaluate(value, {}, 1)[0])
+    except (TypeError, KeyError, OverflowError, ValueError):
+        raise SpecError(f"`{what}` is not a finite real number", loc) from None
+    if not math.isfinite(result):
+        raise SpecError(f"`{what}` is not a finite real number", loc)
+    return result

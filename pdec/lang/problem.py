@@ -20,7 +20,7 @@ from ..errors import Loc, SpecError, SpecWarning
 from ..geometry import BoxGeometry, Geometry, geometry_of
 from ..spec.schema import ACTIVATION_NAMES, Condition, Spec, Text
 from .nodes import Laplacian, NormalDerivative, expand_laplacians, is_unknown
-from .numeric import evaluate
+from .numeric import constant_value, evaluate
 from .parse import parse_equation, parse_expr, parse_selector
 from .scope import Scope, symbol
 from .selector import BOUNDARY, Relation, Selector
@@ -236,8 +236,6 @@ def _fixes(r: Relation, var: str | None, constants) -> bool:
 
 
 def _number(expr: sympy.Expr, constants: dict[str, sympy.Expr], loc: Loc) -> float:
-    from ..spec.load import constant_value
-
     return constant_value(expr, constants, "the selector's value", loc)
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import sympy
 
 from ..errors import Loc, SpecError, did_you_mean
-from ..lang.numeric import evaluate
+from ..lang.numeric import constant_value
 from ..lang.parse import parse_expr
 from ..lang.scope import RESERVED, Scope, symbol
 from . import schema
@@ -555,24 +555,6 @@ class _Reader:
             if n in seen:
                 raise SpecError(f"{kind} `{n}` is given twice", loc)
             seen.add(n)
-
-
-def constant_value(expr: sympy.Expr, constants: dict[str, sympy.Expr], what: str, loc: Loc) -> float:
-    """The float value of an expression of constants, or a located error.
-
-    Evaluated in floating point (never to arbitrary precision: `sin(e^e^e^e)`
-    would take SymPy hours); overflow and complex values are errors.
-    """
-    value = expr.xreplace({symbol(k): v for k, v in constants.items()})
-    if value.free_symbols:
-        raise SpecError(f"`{what}` must be a number, not an expression of variables", loc)
-    try:
-        result = float(evaluate(value, {}, 1)[0])
-    except (TypeError, KeyError, OverflowError, ValueError):
-        raise SpecError(f"`{what}` is not a finite real number", loc) from None
-    if not math.isfinite(result):
-        raise SpecError(f"`{what}` is not a finite real number", loc)
-    return result
 
 
 def _mentions_initial(node: YNode, time: str) -> bool:
