@@ -120,12 +120,6 @@ class StreamPlan:
     def max_order(self) -> int:
         return max(s.order for s in self.streams)
 
-    def combination(self, op: Operator) -> tuple[tuple[int, Fraction], ...]:
-        for known, combo in self.outputs:
-            if known == op:
-                return combo
-        raise KeyError(f"operator {op} is not in this plan")
-
     def describe(self, variables: Sequence[str] | None = None) -> list[str]:
         """One human-readable line per stream, e.g. ``laplacian over x,y (collapsed)``."""
         names = list(variables) if variables is not None else [f"x{i}" for i in range(self.n_inputs)]
