@@ -8,7 +8,17 @@
 __version__ = "0.1.0"
 
 from .errors import PdecError, SpecError, SpecWarning  # noqa: E402
-from .spec.load import load_spec  # noqa: E402
+
+
+def load_spec(path, overrides=()):
+    """Read and validate a spec file (see `pdec.spec.load.load_spec`).
+
+    Imported on first use, so that `import pdec.taylor` (the torch runtime)
+    does not pull in SymPy, lark and YAML.
+    """
+    from .spec.load import load_spec as _load_spec
+
+    return _load_spec(path, overrides)
 
 
 def compile(spec, **kwargs):

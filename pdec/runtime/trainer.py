@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import signal
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -57,8 +58,6 @@ class PrintReporter(Reporter):
     """Plain progress lines on stderr (standalone scripts, logs)."""
 
     def log(self, record: dict) -> None:
-        import sys
-
         error = " ".join(f"{u} {e:.3e}" for u, e in record.get("rel_l2", {}).items())
         print(
             f"step {record['step']:>7}  loss {record['loss']:.4e}  {('rel L2 ' + error) if error else ''}",
@@ -67,8 +66,6 @@ class PrintReporter(Reporter):
         )
 
     def finish(self, summary: dict) -> None:
-        import sys
-
         print(f"{summary['status']} after {summary['steps']} steps, {summary['wall_time_s']:.1f} s", file=sys.stderr)
 
 
