@@ -40,17 +40,18 @@ def tanh_jet(h: Tensor, order: int) -> list[Tensor]:
     _check_activation_order(order)
     s = torch.tanh(h)
     out = [s]
-    if order >= 1:
-        d = 1 - s * s
-        out.append(d)
+    if order == 0:
+        return out
+    s2 = s * s
+    d = 1 - s2
+    out.append(d)
     if order >= 2:
         sd = s * d
-        out.append(-2 * sd)
+        out.append(sd * -2)
     if order >= 3:
-        s2 = s * s
-        out.append(d * (4 * s2 - 2 * d))
+        out.append(torch.sub(s2 * 4, d, alpha=2) * d)
     if order >= 4:
-        out.append(sd * (16 * d - 8 * s2))
+        out.append(sd * torch.sub(d * 16, s2, alpha=8))
     return out
 
 

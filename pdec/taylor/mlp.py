@@ -394,12 +394,11 @@ def _runs_in(quad: _Quadratic, r0: int, r1: int):
 
 
 def _fused_activation(
-    h0: Tensor,
+    jet: list[Tensor],
     F: Tensor,
     H2: Tensor | None,
     A: Tensor,
     c: _Compiled,
-    act: ActivationFn,
     tmp: Tensor,
     rows: tuple[int, ...] | None = None,
 ) -> list[Tensor | None]:
@@ -408,13 +407,14 @@ def _fused_activation(
 
     ``F`` is ``[R, N, W]``, or ``[R, 1, W]`` after the first layer; ``H2`` is
     ``None`` after the first layer (streams of order 2 start at zero).
-    With ``rows``, only those streams are written, into ``A[k]`` for
+    ``jet`` is ``[σ, σ', σ'', …]`` at the value stream. With ``rows``, only
+    those streams are written, into ``A[k]`` for
     ``rows[k]`` (the last hidden layer feeds only the streams the outputs
     read); the forms of unwritten order-2 streams are then ``None``.
     """
     R = c.n_first
     N, W = A.shape[1], A.shape[2]
-    s0, s1, s2 = act(h0, 2)
+    s0, s1, s2 = jet[:3]
     if rows is not None:
         Qs: list[Tensor | None] = [None] * len(c.quads)
         for k, s in enumerate(rows):
@@ -424,7 +424,7 @@ def _fused_activation(
                 torch.mul(F[s - 1], s1, out=A[k])
             else:
                 q = s - R - 1
-                Q = Qs[q] = h0.new_zeros(F.shape[1:])
+                Q = Qs[q] = s0.new_zeros(F.shape[1:])
                 for r0, r1 in _chunks(F, N, W):
                     for lo, hi, coef in _runs_in(c.quads[q], r0, r1):
                         _dot_into(Q, F[lo:hi], F[lo:hi], tmp, coef)
@@ -437,7 +437,7 @@ def _fused_activation(
                     A[k].addcmul_(s2, Q)
         return Qs
     A[0].copy_(s0)
-    Qs = [h0.new_zeros(F.shape[1:]) for _ in c.quads]
+    Qs = [s0.new_zeros(F.shape[1:]) for _ in c.quads]
     for r0, r1 in _chunks(F, N, W):
         torch.mul(F[r0:r1], s1, out=A[1 + r0 : 1 + r1])
         for quad, Q in zip(c.quads, Qs):
@@ -457,18 +457,18 @@ def _fused_activation(
 
 def _fused_activation_backward(
     GA: Tensor,
-    h0: Tensor,
+    jet: list[Tensor],
     F: Tensor,
     H2: Tensor | None,
     Qs: list[Tensor | None],
     c: _Compiled,
-    act: ActivationFn,
     tmp: Tensor,
     first_zero: bool = False,
     reduce_first: bool = False,
 ) -> Tensor | None:
     """Turn ``GA`` (gradient w.r.t. the activation's output streams) in place
-    into the gradient w.r.t. its input streams:
+    into the gradient w.r.t. its input streams (``jet``: ``σ … σ'''`` at the
+    value stream, kept from the forward pass):
 
     ``g_h0 = σ'g0 + σ''(Σ_r g_r h_r + Σ_q g_q h_q) + σ'''Σ_q g_q Q_q``,
     ``g_hr = σ'g_r + Σ_q σ''g_q ∂Q_q/∂h_r``, ``g_hq = σ'g_q``.
@@ -482,7 +482,7 @@ def _fused_activation_backward(
     """
     R = c.n_first
     N, W = GA.shape[1], GA.shape[2]
-    _, s1, s2, s3 = act(h0, 3)
+    _, s1, s2, s3 = jet
     g0, G1, G2 = GA[0], GA[1 : R + 1], GA[R + 1 :]
     active = [q for q in range(len(c.quads)) if Qs[q] is not None]
     t = torch.zeros_like(g0)
@@ -545,8 +545,11 @@ class _FusedSecondOrder(torch.autograd.Function):
     """The whole Taylor pass of an order-≤2 plan, with a hand-written backward.
 
     Forward keeps, per hidden layer, the pre-activation streams ``H_l`` (the
-    first layer only its value and ``W v_r``) and the post-activation streams
-    ``A_l``; the output layer computes only the streams the outputs read.
+    first layer only ``W v_r``), the post-activation streams ``A_l`` and the
+    activation's derivatives ``σ … σ'''`` at the value stream (computing them
+    once is cheaper than again in the backward: tanh alone was a tenth of a
+    small training step); the output layer computes only the streams the
+    outputs read.
     Backward turns the output gradient in place into the gradient of each
     ``H_l`` (``_fused_activation_backward``) and recycles every buffer as soon
     as it is dead, so its peak is the forward's saved buffers plus one. All
@@ -569,6 +572,7 @@ class _FusedSecondOrder(torch.autograd.Function):
         Hs: list[Tensor] = []  # layers 2 … n_hidden
         As: list[Tensor] = []
         Qss: list[list[Tensor]] = []
+        jets: list[list[Tensor]] = []  # σ … σ''' at each layer's value stream, for the backward
         for l in range(n_hidden):
             if l > 0:
                 H = ws.take((S, N, weights[l].shape[0]), X)
@@ -581,7 +585,10 @@ class _FusedSecondOrder(torch.autograd.Function):
                     ws.give([As.pop()])
             rows = run.rows if l == n_hidden - 1 and len(run.rows) < S else None
             A = ws.take((S if rows is None else len(rows), N, weights[l].shape[0]), X)
-            Qss.append(_fused_activation(h0, F, H2, A, c, act, tmp, rows))
+            jet = act(h0, 3 if run.needs_grad else 2)
+            Qss.append(_fused_activation(jet, F, H2, A, c, tmp, rows))
+            if run.needs_grad:
+                jets.append(jet)
             As.append(A)
             if l > 0 and not keep:
                 ws.give([H])
@@ -598,7 +605,7 @@ class _FusedSecondOrder(torch.autograd.Function):
                     slot.save_input(a)
         if run.needs_grad:
             ctx.save_for_backward(X, dirs, *params)
-            ctx.run, ctx.first_h0, ctx.V, ctx.Hs, ctx.As, ctx.Qss, ctx.tmp = run, first_h0, V, Hs, As, Qss, tmp
+            ctx.run, ctx.V, ctx.Hs, ctx.As, ctx.Qss, ctx.jets, ctx.tmp = run, V, Hs, As, Qss, jets, tmp
         else:
             ws.give([tmp, *Hs, *As])
         return Z
@@ -613,13 +620,13 @@ class _FusedSecondOrder(torch.autograd.Function):
                 "Call model.taylor(..., fused=False) to backpropagate twice."
             )
         ctx.run = None
-        c, act, ws, rows = run.c, run.act, run.workspace, run.rows
+        c, ws, rows = run.c, run.workspace, run.rows
         X, dirs, *params = ctx.saved_tensors
         weights, biases = params[0::2], params[1::2]
         S, R, N, K = c.n_streams, c.n_first, X.shape[0], len(run.rows)
         n_hidden = len(weights) - 1
-        As, Hs, Qss, tmp, first_h0, V = ctx.As, ctx.Hs, ctx.Qss, ctx.tmp, ctx.first_h0, ctx.V
-        ctx.first_h0 = ctx.V = ctx.Hs = ctx.As = ctx.Qss = ctx.tmp = None
+        As, Hs, Qss, jets, tmp, V = ctx.As, ctx.Hs, ctx.Qss, ctx.jets, ctx.tmp, ctx.V
+        ctx.V = ctx.Hs = ctx.As = ctx.Qss = ctx.jets = ctx.tmp = None
         need = ctx.needs_input_grad
         grads: list[Tensor | None] = [None] * len(params)
         slots = run.slots or [None] * len(weights)
@@ -648,11 +655,11 @@ class _FusedSecondOrder(torch.autograd.Function):
         for l in range(n_hidden - 1, -1, -1):
             if l > 0:
                 H = Hs.pop()
-                h0, F, H2 = H[0], H[1 : R + 1], H[R + 1 :]
+                F, H2 = H[1 : R + 1], H[R + 1 :]
             else:
-                h0, F, H2 = first_h0, V[:, None, :], None
+                F, H2 = V[:, None, :], None
             reduce_first = l == 0 and slots[0] is None
-            summed = _fused_activation_backward(GA, h0, F, H2, Qss[l], c, act, tmp, first_zero, reduce_first)
+            summed = _fused_activation_backward(GA, jets.pop(), F, H2, Qss[l], c, tmp, first_zero, reduce_first)
             first_zero = False
             if slots[l] is not None:
                 slots[l].save_grad(GA.clone())
