@@ -524,6 +524,8 @@ class _Reader:
                 low, high = {"damping": (0, math.inf), "ema": (0, 1), "momentum": (0, 1), "weighting_alpha": (0, 1)}[key]
                 if not (low <= values[key] < high or (key == "weighting_alpha" and values[key] == 1)):
                     raise SpecError(f"`{what}` must be in [{low:g}, {high:g}), got {values[key]:g}", value.loc)
+            elif key == "adaptive_damping":
+                values[key] = self.boolean(value, what)
             elif key in ("steps", "resample", "laplacian_samples", "seed"):
                 values[key] = self.integer(value, what, 0, 2**31 - 1)
             else:  # lr_decay_every, log_every

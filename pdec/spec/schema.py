@@ -168,7 +168,10 @@ class TrainingConfig:
     """0: exact Laplacian; S > 0: randomized (Hutchinson) with S directions."""
     log_every: int = 100
     damping: float = 1e-8
-    """Gauss–Newton optimizers: the damping λ added to the Gramian or to each Kronecker factor."""
+    """Gauss–Newton optimizers: the damping λ added to the Gramian or to each Kronecker factor
+    (for KFAC the starting value when `adaptive_damping` is on)."""
+    adaptive_damping: bool = True
+    """KFAC: adapt λ every step by the Levenberg–Marquardt rule (Martens & Grosse 2015, §6.5)."""
     ema: float = 0.95
     """KFAC: exponential moving-average factor β of the Kronecker factors."""
     momentum: float = 0.0

@@ -113,5 +113,5 @@ PERIODIC = {}
 DATA = {}
 REFERENCE = None
 PARAMETERS_TRUE = {}
-TRAINING = {'optimizer': 'adam', 'steps': 100, 'lr': 0.001, 'lr_decay': 1.0, 'lr_decay_every': 1000, 'points': {'interior': 2000, 'boundary': 500, 'initial': 500}, 'sampler': 'uniform', 'resample': 0, 'weighting': 'fixed', 'dtype': 'float64', 'device': 'auto', 'seed': 0, 'laplacian_samples': 0, 'log_every': 100, 'damping': 1e-08, 'ema': 0.95, 'momentum': 0.0, 'kfac_flavour': 'expand', 'update_every': 1, 'coarse_space': 'nicolaides', 'coarse_correction': 'multiplicative', 'weighting_every': 100, 'weighting_alpha': 0.5, 'weighting_points': 256, 'condition_points': {}}
+TRAINING = {'optimizer': 'adam', 'steps': 100, 'lr': 0.001, 'lr_decay': 1.0, 'lr_decay_every': 1000, 'points': {'interior': 2000, 'boundary': 500, 'initial': 500}, 'sampler': 'uniform', 'resample': 0, 'weighting': 'fixed', 'dtype': 'float64', 'device': 'auto', 'seed': 0, 'laplacian_samples': 0, 'log_every': 100, 'damping': 1e-08, 'adaptive_damping': True, 'ema': 0.95, 'momentum': 0.0, 'kfac_flavour': 'expand', 'update_every': 1, 'coarse_space': 'nicolaides', 'coarse_correction': 'multiplicative', 'weighting_every': 100, 'weighting_alpha': 0.5, 'weighting_points': 256, 'condition_points': {}}
 OUTPUT = {'dir': None, 'grid': 101, 'eval_points': 10000, 'checkpoint_every': 500, 'plots': True}
