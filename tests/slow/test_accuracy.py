@@ -1,6 +1,11 @@
 """Long accuracy runs (`pytest -m slow`): each spec with its own defaults reaches
-the accuracy measured for it. Only measured entries are listed; a spec whose
-header still says "to be measured" has no entry yet.
+the accuracy measured for it (the `Expected:` line of its header). Bounds are
+about twice the measured error (up to 5x for runs that converge to
+rounding-level noise), so a run on another machine's BLAS passes, and a
+change that costs accuracy does not.
+
+Not listed: `allen_cahn` and `helmholtz` (measured failures, documented in
+their headers) and specs whose header has no measured value.
 """
 
 from __future__ import annotations
@@ -14,8 +19,28 @@ import pdec
 SPECS = Path(__file__).resolve().parents[2] / "specs"
 
 MEASURED = {
-    # spec: {unknown: bound on rel. L2}; measured value in the comment (CPU, float64, seed 0)
-    "heat": {"u": 1e-3},  # 8.1e-4 after 2000 L-BFGS steps
+    # spec: {unknown: bound on rel. L2}; measured value (CPU, float64, seed 0) in the comment
+    "heat": {"u": 5e-5},  # 1.1e-5, engd 100 steps
+    "beam": {"u": 5e-7},  # 9.1e-8, engd
+    "biharmonic": {"u": 3e-5},  # 6.8e-6, engd
+    "poisson_disk": {"u": 1e-5},  # 2.9e-6, engd
+    "poisson_mixed": {"u": 2e-6},  # 4.2e-7, engd
+    "heat_inverse": {"u": 3e-5},  # 7.2e-6, engd
+    "poisson1d": {"u": 1e-2},  # 4.5e-3, adam + ntk
+    "advection": {"u": 2.5e-2},  # 1.1e-2, adam
+    "kovasznay": {"u": 5e-3, "v": 1.5e-2, "p": 1e-2},  # 1.9e-3, 7.3e-3, 3.4e-3, adam+lbfgs
+    "burgers": {"u": 0.35},  # 0.23, adam+lbfgs (the shock)
+    "heat4d": {"u": 4e-2},  # 2.0e-2, adam
+    "poisson10d": {"u": 0.15},  # 8.0e-2, adam
+    "poisson_multiscale": {"u": 1e-2},  # 4.7e-3, adam + inverse-dirichlet
+    "poisson2d": {"u": 5e-4},  # 2.5e-4, lbfgs
+    "heat_1p1d": {"u": 1.5e-3},  # 7.6e-4, lbfgs
+    "poisson5d": {"u": 6e-3},  # 2.9e-3, lbfgs
+    "wave1d": {"u": 0.2},  # 0.11, adam + ntk
+}
+PARAMETERS = {
+    # spec: {parameter: bound on its relative error}
+    "heat_inverse": {"kappa": 2e-6},  # 2.6e-7
 }
 
 
@@ -26,3 +51,5 @@ def test_spec_reaches_its_documented_accuracy(name, tmp_path):
     assert result.summary["status"] == "completed"
     for unknown, bound in MEASURED[name].items():
         assert result.summary["rel_l2"][unknown] <= bound, (unknown, result.summary["rel_l2"])
+    for parameter, bound in PARAMETERS.get(name, {}).items():
+        assert result.summary["parameter_rel_error"][parameter] <= bound, result.summary["parameter_rel_error"]
