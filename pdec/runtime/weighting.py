@@ -24,9 +24,12 @@ The adaptive rules (REFERENCES §5–6), with ``L_k = mean(r_k²)`` unweighted:
   are equal;
 - ``lra``, learning-rate annealing (Wang, Teng & Perdikaris 2021): the
   equations keep their spec weights; every other term gets
-  ``λ̂_k = max|∇θ L_r| / mean|∇θ L_k|`` (``L_r`` the weighted sum of the
-  equations), moving average as above. ``∇θ L_k`` is unweighted, as in the
-  authors' code, so the fixed point balances the weighted gradients.
+  ``λ̂_k = max|∇θ L_r| / mean|∇θ(λ_k L_k)|`` (``L_r`` the weighted sum of
+  the equations, ``λ_k`` the current weight; REFERENCES §6), moving average
+  as above. With the unweighted ``∇θ L_k`` instead, the weight of a term
+  that is nearly satisfied grows without bound: on specs/helmholtz.yaml the
+  boundary weight reached 3e7, the network stayed at zero and the error at
+  1.0 (fixed weights: 0.21).
 
 Guards: a term whose gradient (or NTK trace) vanishes would get an infinite
 weight; its denominator is floored at ``FLOOR`` times the largest one (for
@@ -126,7 +129,7 @@ class LearningRateAnnealingWeights(_Averaged):
         if not equations:
             return {}
         top = float(sum(self.weights[k] * grads[k] for k in equations).abs().max())
-        means = floored({k: float(g.abs().mean()) for k, g in grads.items() if k not in equations}, top)
+        means = floored({k: float(self.weights[k] * g.abs().mean()) for k, g in grads.items() if k not in equations}, top)
         return {k: top / v for k, v in means.items()} if top > 0 else {}
 
 
