@@ -325,6 +325,17 @@ def gn_parameters(problem) -> list[Tensor]:
     return out + list(problem.parameters.values())
 
 
+def gn_save(problem) -> list[Tensor]:
+    """Copies of the trained tensors, for `gn_restore` after trial steps."""
+    return [p.detach().clone() for p in gn_parameters(problem)]
+
+
+@torch.no_grad()
+def gn_restore(problem, saved: list[Tensor]) -> None:
+    for p, s in zip(gn_parameters(problem), saved):
+        p.copy_(s)
+
+
 @torch.no_grad()
 def gn_apply(problem, vs: list[Tensor], vp: Tensor, scale: float = 1.0) -> None:
     """``θ += scale · v`` (v given per layer ``[W | b]`` and for the PDE parameters)."""
@@ -355,21 +366,19 @@ def gn_line_search(
     along the grid: the loss along a Gauss–Newton direction is unimodal in
     practice, and near convergence this costs 2 evaluations instead of 31).
     Returns ``(η, total, losses)`` with the parameters left at the best point."""
-    saved = [p.detach().clone() for p in gn_parameters(problem)]
+    saved = gn_save(problem)
     best = None
     for eta in GN_GRID:
         if current is not None and best is not None and best[1] < current and best[0] > 2 * eta:
             break
-        for p, s in zip(gn_parameters(problem), saved):
-            p.copy_(s)
+        gn_restore(problem, saved)
         if base is not None:
             gn_apply(problem, base[0], base[1])
         gn_apply(problem, vs, vp, eta)
         total, losses = gn_loss(residual_fn, weights)
         if torch.isfinite(total) and (best is None or total < best[1]):
             best = (eta, total, losses)
-    for p, s in zip(gn_parameters(problem), saved):
-        p.copy_(s)
+    gn_restore(problem, saved)
     eta = best[0] if best is not None else GN_GRID[-1]
     if base is not None:
         gn_apply(problem, base[0], base[1])

@@ -76,19 +76,31 @@ import math
 import torch
 from torch import Tensor
 
-from pdec.runtime.curvature import GN_GRID, gn_one_thread, gn_parameters, GNLinearization, gn_apply, gn_line_search, gn_linearize, gn_loss
+from pdec.runtime.curvature import (
+    GN_GRID,
+    GNLinearization,
+    gn_apply,
+    gn_line_search,
+    gn_linearize,
+    gn_loss,
+    gn_one_thread,
+    gn_parameters,
+    gn_restore,
+    gn_save,
+)
 from pdec.runtime.optimizers import SECOND_ORDER
 
 KFAC_FLAVOURS = ("expand", "reduce")
 COARSE_SPACES = ("nicolaides", "residual")
 TWO_LEVEL_MODES = ("multiplicative", "additive")
 KFAC_DENSE_MAX = 1024
+"""Layers with at most this many weights (incl. bias) and more than two
+Kronecker terms are solved exactly with the dense sum instead of the merge."""
 DAMPING_FACTOR = 0.8
 """Levenberg–Marquardt rule: λ ← 0.8 λ when ρ > 3/4, λ ← λ / 0.8 when
 ρ < 1/4 (`KFAC._adapt_damping`; Martens & Grosse use 0.95 per step)."""
 DAMPING_RANGE = (1e-14, 1e4)
-"""Layers with at most this many weights (incl. bias) and more than two
-Kronecker terms are solved exactly with the dense sum instead of the merge."""
+"""Bounds of the adapted λ."""
 
 
 # ---------------------------------------------------------------------------
@@ -392,12 +404,10 @@ class KFAC:
             rho = self._model_ratio(lin, residual_fn, weights, vs, vp, grad) if self.adaptive else None
             mu = self.momentum if self.previous is not None else 0.0
             base = ([mu * p for p in self.previous[0]], mu * self.previous[1]) if mu else None
-            saved = [p.detach().clone() for p in gn_parameters(self.problem)] if base is not None else None
+            saved = gn_save(self.problem) if base is not None else None
             eta, total, losses = gn_line_search(self.problem, residual_fn, weights, vs, vp, base, lin.total)
             if base is not None and not total < lin.total:  # momentum made it worse: search without
-                with torch.no_grad():
-                    for p, s in zip(gn_parameters(self.problem), saved):
-                        p.copy_(s)
+                gn_restore(self.problem, saved)
                 base, mu = None, 0.0
                 eta, total, losses = gn_line_search(self.problem, residual_fn, weights, vs, vp, None, lin.total)
             step_s, step_p = [eta * v for v in vs], eta * vp
@@ -451,11 +461,10 @@ class KFAC:
         if not (curvature > 0 and slope < 0):
             return None
         alpha = -slope / curvature
-        saved = [p.detach().clone() for p in gn_parameters(self.problem)]
+        saved = gn_save(self.problem)
         gn_apply(self.problem, vs, vp, alpha)
         total, _ = gn_loss(residual_fn, weights)
-        for p, s in zip(gn_parameters(self.problem), saved):
-            p.copy_(s)
+        gn_restore(self.problem, saved)
         return self._ratio(lin, grad, ([alpha * v for v in vs], alpha * vp), alpha * Jv, total)
 
     def _auto_step(self, lin, residual_fn, weights, vs, vp, grad):
@@ -479,7 +488,7 @@ class KFAC:
         step_s, step_p = [eta * v for v in vs], eta * vp
         if k > 1:
             step_s, step_p = _axpy(mu, *self.previous, step_s, step_p)
-        saved = [p.detach().clone() for p in gn_parameters(self.problem)]
+        saved = gn_save(self.problem)
         scale = 1.0
         rho = None
         for _ in GN_GRID:  # safeguard: halve a step that increases the loss
@@ -490,9 +499,7 @@ class KFAC:
                 rho = self._ratio(lin, grad, (step_s, step_p), J_step, total) if self.adaptive else None
             if torch.isfinite(total) and total <= lin.total:
                 break
-            with torch.no_grad():
-                for p, s in zip(gn_parameters(self.problem), saved):
-                    p.copy_(s)
+            gn_restore(self.problem, saved)
             scale *= 0.5
         else:
             gn_apply(self.problem, step_s, step_p, scale)

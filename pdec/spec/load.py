@@ -121,6 +121,19 @@ def _relocate(node: YNode, loc: Loc) -> YNode:
     return YMap({k: _relocate(v, loc) for k, v in node.entries.items()}, {k: loc for k in node.key_locs}, loc)
 
 
+_TRAINING_CHOICES = {
+    "optimizer": schema.OPTIMIZERS,
+    "weighting": schema.WEIGHTINGS,
+    "dtype": schema.DTYPES,
+    "device": schema.DEVICES,
+    "sampler": schema.SAMPLERS,
+    "kfac_flavour": schema.KFAC_FLAVOURS,
+    "coarse_space": schema.COARSE_SPACES,
+    "coarse_correction": schema.COARSE_CORRECTIONS,
+}
+"""`training` keys whose value is one of a fixed set of names."""
+
+
 class _Reader:
     def __init__(self, file: str, base_dir: Path) -> None:
         self.file = file
@@ -497,24 +510,10 @@ class _Reader:
         values = {}
         for key, value in node.entries.items():
             what = f"training.{key}"
-            if key == "optimizer":
-                values[key] = self.choice(value, what, schema.OPTIMIZERS)
-            elif key == "weighting":
-                values[key] = self.choice(value, what, schema.WEIGHTINGS)
-            elif key == "dtype":
-                values[key] = self.choice(value, what, schema.DTYPES)
-            elif key == "device":
-                values[key] = self.choice(value, what, schema.DEVICES)
-            elif key == "sampler":
-                values[key] = self.choice(value, what, schema.SAMPLERS)
+            if key in _TRAINING_CHOICES:
+                values[key] = self.choice(value, what, _TRAINING_CHOICES[key])
             elif key == "points":
                 values[key] = self.points(value)
-            elif key == "kfac_flavour":
-                values[key] = self.choice(value, what, schema.KFAC_FLAVOURS)
-            elif key == "coarse_space":
-                values[key] = self.choice(value, what, schema.COARSE_SPACES)
-            elif key == "coarse_correction":
-                values[key] = self.choice(value, what, schema.COARSE_CORRECTIONS)
             elif key in ("lr", "lr_decay"):
                 values[key] = self.number(value, what)
                 if values[key] <= 0:
