@@ -232,8 +232,8 @@ class _Emitter:
         training = {f.name: getattr(spec.training, f.name) for f in dataclasses.fields(spec.training)}
         training["points"] = {f.name: getattr(spec.training.points, f.name) for f in dataclasses.fields(spec.training.points)}
         condition_points = {t.name: t.points for t in problem.conditions if t.points is not None}
-        training["condition_points"] = condition_points
         out.append(f"TRAINING = {_literal(training)}")
+        out.append(f"CONDITION_POINTS = {_literal(condition_points)}")
         output = {f.name: getattr(spec.output, f.name) for f in dataclasses.fields(spec.output)}
         out.append(f"OUTPUT = {_literal(output)}")
         return out

@@ -16,6 +16,7 @@ from .emit import RUNTIME_IMPORT, source_hash
 
 PACKAGE = Path(__file__).resolve().parents[1]
 RUNTIME_FILES = (
+    "contract.py",
     "taylor/operators.py",
     "taylor/activations.py",
     "taylor/streams.py",
@@ -41,6 +42,7 @@ MAIN = '''
 def main(argv=None):
     """Train this problem; the options mirror `pdec solve`."""
     import argparse
+    import dataclasses
     import json
     import sys
 
@@ -55,11 +57,9 @@ def main(argv=None):
     parser.add_argument("-q", "--quiet", action="store_true")
     parser.add_argument("--json", action="store_true", help="print summary.json to stdout")
     args = parser.parse_args(argv)
-    training = dict(TRAINING)
-    for key in ("steps", "seed", "device", "dtype"):
-        if getattr(args, key) is not None:
-            training[key] = getattr(args, key)
-    if training["steps"] < 0:
+    overrides = {key: getattr(args, key) for key in ("steps", "seed", "device", "dtype") if getattr(args, key) is not None}
+    training = dataclasses.replace(TrainingSettings.from_dict(TRAINING), **overrides)
+    if training.steps < 0:
         parser.error("--steps must be at least 0")
     summary, _ = run(
         sys.modules[__name__],

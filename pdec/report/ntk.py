@@ -35,6 +35,7 @@ def ntk_spectra_report(
     write ``ntk.npz`` and ``ntk.png`` into ``out`` (default: the run, else
     ``runs/<name>``) and return their paths."""
     from ..api import compile as compile_problem
+    from ..contract import TrainingSettings
     from ..runtime.losses import term_residuals
     from ..runtime.ntk import ntk_spectra
     from ..runtime.sampling import Sampler
@@ -44,10 +45,9 @@ def ntk_spectra_report(
     overrides = (run_overrides(run_dir) if run_dir else []) + list(settings)
     loaded = load_spec(spec, overrides)
     problem = compile_problem(loaded, seed=int(loaded.training.seed))
-    training = dict(problem.module.TRAINING)
-    training["points"] = {k: points for k in training["points"]}
-    training["condition_points"] = {k: points for k in training.get("condition_points") or {}}
-    batches = Sampler(problem.module, training, dtype=torch.float64, device="cpu", seed=int(training["seed"])).draw()
+    training = TrainingSettings.from_dict(problem.module.TRAINING)
+    sampler = Sampler(problem.module, training, dtype=torch.float64, device="cpu", seed=int(training.seed), points=points)
+    batches = sampler.draw()
     states = [("init", None)]
     if run_dir is not None:
         found = sorted((p for p in run_dir.glob("checkpoint-*.pt") if CHECKPOINT.fullmatch(p.name)), key=lambda p: p.name)

@@ -53,7 +53,7 @@ class ENGD:
                 f"optimizer `engd` builds the dense {D}×{D} Gauss–Newton matrix; networks above "
                 f"{GN_MAX_PARAMETERS} parameters are not supported. Use `kfac` (or `kfac*`) instead."
             )
-        self.damping = float(training.get("damping", 1e-8))
+        self.damping = float(training.damping)
         self.steps = 0
         self.info: dict[str, float] = {}
 

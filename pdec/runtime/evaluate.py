@@ -13,6 +13,7 @@ from types import ModuleType
 import numpy as np
 import torch
 
+from pdec.contract import OutputSettings
 from pdec.runtime.sampling import geometry_from
 
 MAX_GRID_POINTS = 60_000
@@ -22,7 +23,7 @@ EVAL_SEED = 12345
 class Evaluator:
     """Fixed evaluation points ``X``, true values, and the grid shape if any."""
 
-    def __init__(self, module: ModuleType, output: dict, *, dtype: torch.dtype, device) -> None:
+    def __init__(self, module: ModuleType, output: OutputSettings, *, dtype: torch.dtype, device) -> None:
         self.module = module
         self.output = output
         self.variables = list(module.VARIABLES)
@@ -51,7 +52,7 @@ class Evaluator:
         if module.TIME_INTERVAL:
             bounds.append(tuple(module.TIME_INTERVAL))
         d = len(bounds)
-        per_axis = min(self.output["grid"], int(MAX_GRID_POINTS ** (1.0 / d)))
+        per_axis = min(self.output.grid, int(MAX_GRID_POINTS ** (1.0 / d)))
         if d <= 3 and per_axis >= 2:
             self.grid_axes = [np.linspace(lo, hi, per_axis) for lo, hi in bounds]
             grid = np.stack(np.meshgrid(*self.grid_axes, indexing="ij"), axis=-1).reshape(-1, d)
@@ -62,7 +63,7 @@ class Evaluator:
                 return grid[self.inside]
             return grid
         rng = np.random.default_rng(EVAL_SEED)
-        n = self.output["eval_points"]
+        n = self.output.eval_points
         space = geometry.sample_interior(n, rng)
         if module.TIME_INTERVAL:
             t0, t1 = module.TIME_INTERVAL

@@ -76,6 +76,7 @@ import math
 import torch
 from torch import Tensor
 
+from pdec.contract import COARSE_CORRECTIONS, COARSE_SPACES, KFAC_FLAVOURS
 from pdec.runtime.curvature import (
     GN_GRID,
     GNLinearization,
@@ -90,9 +91,6 @@ from pdec.runtime.curvature import (
 )
 from pdec.runtime.optimizers import SECOND_ORDER
 
-KFAC_FLAVOURS = ("expand", "reduce")
-COARSE_SPACES = ("nicolaides", "residual")
-TWO_LEVEL_MODES = ("multiplicative", "additive")
 KFAC_DENSE_MAX = 1024
 """Layers with at most this many weights (incl. bias) and more than two
 Kronecker terms are solved exactly with the dense sum instead of the merge."""
@@ -307,8 +305,8 @@ def two_level_correction(
         cols.append(lin.jvp(vs, zero_p))
     JZ = torch.stack(cols, dim=1)
     C = JZ.T @ JZ + damping * torch.diag(torch.stack([z.square().sum() for z in Z]))
-    if mode not in TWO_LEVEL_MODES:
-        raise ValueError(f"Invalid two-level mode `{mode}`. Supported: {', '.join(TWO_LEVEL_MODES)}.")
+    if mode not in COARSE_CORRECTIONS:
+        raise ValueError(f"Invalid two-level mode `{mode}`. Supported: {', '.join(COARSE_CORRECTIONS)}.")
     v = gs if mode == "additive" else rs
     rhs = torch.stack([(z * g).sum() for z, g in zip(Z, v)])
     beta = torch.linalg.lstsq(C, rhs.unsqueeze(1)).solution[:, 0]
@@ -330,23 +328,23 @@ class KFAC:
 
     def __init__(self, problem, training: dict) -> None:
         self.problem = problem
-        self.damping = float(training.get("damping", 1e-8))
-        self.ema = float(training.get("ema", 0.95))
-        self.momentum = float(training.get("momentum", 0.0))
-        self.flavour = training.get("kfac_flavour", "expand")
+        self.damping = float(training.damping)
+        self.ema = float(training.ema)
+        self.momentum = float(training.momentum)
+        self.flavour = training.kfac_flavour
         if self.flavour not in KFAC_FLAVOURS:
             raise ValueError(f"Invalid `kfac_flavour` `{self.flavour}`. Supported: {', '.join(KFAC_FLAVOURS)}.")
-        self.adaptive = bool(training.get("adaptive_damping", True))
-        self.update_every = max(1, int(training.get("update_every", 1)))
-        self.coarse_space = training.get("coarse_space", "nicolaides")
+        self.adaptive = bool(training.adaptive_damping)
+        self.update_every = max(1, int(training.update_every))
+        self.coarse_space = training.coarse_space
         if self.coarse_space not in COARSE_SPACES:
             raise ValueError(
                 f"Invalid `coarse_space` `{self.coarse_space}`. Supported: {', '.join(COARSE_SPACES)}."
             )
-        self.two_level = training.get("coarse_correction", "multiplicative")
-        if self.two_level not in TWO_LEVEL_MODES:
+        self.two_level = training.coarse_correction
+        if self.two_level not in COARSE_CORRECTIONS:
             raise ValueError(
-                f"Invalid `coarse_correction` `{self.two_level}`. Supported: {', '.join(TWO_LEVEL_MODES)}."
+                f"Invalid `coarse_correction` `{self.two_level}`. Supported: {', '.join(COARSE_CORRECTIONS)}."
             )
         self.steps = 0
         self.factors: dict = {}

@@ -27,13 +27,13 @@ class OptimizerNotAvailable(ValueError):
     pass
 
 
-def make_optimizer(name: str, params: list[torch.nn.Parameter], training: dict, problem=None):
+def make_optimizer(name: str, params: list[torch.nn.Parameter], training, problem=None):
     """The optimizer ``name`` for ``params`` with the spec's settings."""
     if name in SECOND_ORDER:
         return SECOND_ORDER[name](problem, training)
     if name == "adam":
         # fused: one kernel for all parameters (the per-tensor loop was ~7% of a small step)
-        return torch.optim.Adam(params, lr=training["lr"], fused=True)
+        return torch.optim.Adam(params, lr=training.lr, fused=True)
     if name == "lbfgs":
         # One pdec step is one L-BFGS iteration with a strong-Wolfe line search;
         # no tolerance-based early exit (the run's step budget decides).

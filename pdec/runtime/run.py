@@ -7,6 +7,7 @@ from types import ModuleType
 
 import torch
 
+from pdec.contract import OutputSettings, TrainingSettings
 from pdec.runtime import engd, kfac  # noqa: F401 (registers the Gauss–Newton optimizers)
 from pdec.runtime.evaluate import Evaluator
 from pdec.runtime.problem import Problem
@@ -14,7 +15,7 @@ from pdec.runtime.rundir import RunDir
 from pdec.runtime.sampling import Sampler
 from pdec.runtime.trainer import Reporter, RunSettings, Trainer
 
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
+TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 def resolve_device(name: str) -> torch.device:
@@ -29,8 +30,8 @@ def resolve_device(name: str) -> torch.device:
 def run(
     module: ModuleType,
     *,
-    training: dict | None = None,
-    output: dict | None = None,
+    training: TrainingSettings | None = None,
+    output: OutputSettings | None = None,
     out: str | Path | None = None,
     max_time: float | None = None,
     resume: bool = False,
@@ -39,16 +40,16 @@ def run(
     extra_summary: dict | None = None,
 ) -> tuple[dict, Problem]:
     """Train ``module`` and write its run directory; return (summary, problem)."""
-    training = dict(module.TRAINING if training is None else training)
-    output = dict(module.OUTPUT if output is None else output)
-    dtype = DTYPES[training["dtype"]]
-    device = resolve_device(training["device"])
-    seed = int(training["seed"])
+    training = TrainingSettings.from_dict(module.TRAINING) if training is None else training
+    output = OutputSettings(**module.OUTPUT) if output is None else output
+    dtype = TORCH_DTYPES[training.dtype]
+    device = resolve_device(training.device)
+    seed = int(training.seed)
     torch.manual_seed(seed)
     problem = Problem(module, dtype=dtype, device=device, seed=seed)
     sampler = Sampler(module, training, dtype=dtype, device=device, seed=seed)
     evaluator = Evaluator(module, output, dtype=dtype, device=device)
-    run_dir = RunDir(out or output["dir"] or Path("runs") / module.NAME)
+    run_dir = RunDir(out or output.dir or Path("runs") / module.NAME)
     run_dir.write_json(
         "resolved.json",
         {
@@ -56,19 +57,19 @@ def run(
             "variables": list(module.VARIABLES),
             "unknowns": list(module.UNKNOWNS),
             "model": {"hidden": list(module.HIDDEN), "activation": module.ACTIVATION if isinstance(module.ACTIVATION, str) else "custom"},
-            "training": training,
-            "output": output,
+            "training": training.to_dict(),
+            "output": output.to_dict(),
             "device": str(device),
         },
     )
     settings = RunSettings(
-        steps=int(training["steps"]),
+        steps=int(training.steps),
         max_time=max_time,
         resume=resume,
-        checkpoint_every=int(output["checkpoint_every"]),
-        log_every=int(training["log_every"]),
+        checkpoint_every=int(output.checkpoint_every),
+        log_every=int(training.log_every),
         source_hash=source_hash,
-        extra_summary={"device": str(device), "dtype": training["dtype"], "seed": seed, **(extra_summary or {})},
+        extra_summary={"device": str(device), "dtype": training.dtype, "seed": seed, **(extra_summary or {})},
     )
     trainer = Trainer(problem, sampler, evaluator, run_dir, settings, training, reporter)
     summary = trainer.run()

@@ -51,7 +51,11 @@ def _split(n: int, weights: list[float]) -> list[int]:
 class Sampler:
     """Draws every point set of ``module`` (interior, conditions, periodic pairs, data)."""
 
-    def __init__(self, module: ModuleType, training: dict, *, dtype: torch.dtype, device, seed: int) -> None:
+    def __init__(
+        self, module: ModuleType, training, *, dtype: torch.dtype, device, seed: int, points: int | None = None
+    ) -> None:
+        """``points``: draw this many points in every set, ignoring the settings (diagnostics)."""
+        self.points = points
         self.module = module
         self.dtype, self.device = dtype, device
         self.geometry = geometry_from(module.DOMAIN)
@@ -59,7 +63,7 @@ class Sampler:
         self.rng = np.random.default_rng(seed)
         self.training = training
         self._sobol = None
-        if self.training["sampler"] == "sobol":
+        if self.training.sampler == "sobol":
             self._sobol = torch.quasirandom.SobolEngine(self._n_inputs(), scramble=True, seed=seed)
         self.data = {name: self._load_data(path, columns) for name, (path, columns) in module.DATA.items()}
 
@@ -159,11 +163,11 @@ class Sampler:
 
     def draw(self) -> dict[str, Batch]:
         """One batch for every point set: ``interior`` and one per condition."""
-        points = self.training["points"]
-        override = self.training["condition_points"]
-        batches = {"interior": self.interior(points["interior"])}
+        points = self.training.points
+        override = self.module.CONDITION_POINTS
+        batches = {"interior": self.interior(self.points or points.interior)}
         for name, (kind, point_set, _, _) in self.module.TERMS.items():
-            n = override.get(name) or (points["initial"] if kind == "initial" else points["boundary"])
+            n = self.points or override.get(name) or (points.initial if kind == "initial" else points.boundary)
             if kind in ("boundary", "initial"):
                 batches[point_set] = self.condition(name, n)
             elif kind == "periodic":

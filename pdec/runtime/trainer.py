@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from pdec.contract import TrainingSettings
 from pdec.runtime.evaluate import Evaluator
 from pdec.runtime.losses import term_losses, term_residuals
 from pdec.runtime.optimizers import is_second_order, make_optimizer, phase
@@ -77,16 +78,16 @@ class Trainer:
         evaluator: Evaluator,
         run_dir: RunDir,
         settings: RunSettings,
-        training: dict,
+        training: TrainingSettings,
         reporter: Reporter | None = None,
     ) -> None:
         self.problem, self.sampler, self.evaluator = problem, sampler, evaluator
         self.run_dir, self.settings = run_dir, settings
         self.reporter = reporter or Reporter()
         self.training = training
-        self.name = self.training["optimizer"]
+        self.name = self.training.optimizer
         self.weights = {name: float(w) for name, (_, _, _, w) in problem.module.TERMS.items()}
-        self.weighting = make_weighting(training["weighting"], problem, training, self.weights)
+        self.weighting = make_weighting(training.weighting, problem, training, self.weights)
         self.params = list(problem.model.parameters()) + list(problem.parameters.values())
         self.step = 0
         self.elapsed_before = 0.0
@@ -109,9 +110,9 @@ class Trainer:
         self.optimizer = make_optimizer(current, self.params, self.training, self.problem)
         if current == "adam":
             for group in self.optimizer.param_groups:
-                group["lr"] = self.training["lr"] * self.lr_scale
+                group["lr"] = self.training.lr * self.lr_scale
             self.scheduler = torch.optim.lr_scheduler.StepLR(
-                self.optimizer, step_size=self.training["lr_decay_every"], gamma=self.training["lr_decay"]
+                self.optimizer, step_size=self.training.lr_decay_every, gamma=self.training.lr_decay
             )
         elif current == "lbfgs":
             for group in self.optimizer.param_groups:
@@ -252,10 +253,10 @@ class Trainer:
                 if settings.max_time is not None and wall >= settings.max_time:
                     status = "time-limit"
                     break
-                resample = self.training["resample"]
+                resample = self.training.resample
                 if resample and self.step > 0 and self.step % resample == 0:
                     self.batches = self.sampler.draw()
-                if self.step % self.training["weighting_every"] == 0:
+                if self.step % self.training.weighting_every == 0:
                     self.weights = self.weighting.update(
                         self.step, lambda: term_residuals(self.problem, self.batches)
                     )

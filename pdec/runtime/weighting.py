@@ -5,7 +5,7 @@ A weighting is a class registered in `WEIGHTINGS` (name → class) with
 - ``__init__(problem, training, weights)``: ``weights`` are the spec's fixed
   weights per term, the starting point;
 - ``update(step, residual_fn) -> dict[str, float]``: called by the trainer
-  every ``training["weighting_every"]`` steps (and at step 0) with
+  every ``training.weighting_every`` steps (and at step 0) with
   ``residual_fn()`` returning ``{term: residual [M]}`` at the current
   parameters; returns the weights to use until the next update;
 - ``state_dict()`` / ``load_state_dict(state)`` for exact resume.
@@ -97,8 +97,8 @@ class _Averaged(FixedWeights):
     def __init__(self, problem, training: dict, weights: dict[str, float]) -> None:
         super().__init__(problem, training, weights)
         self.problem = problem
-        self.alpha = float(training.get("weighting_alpha", 0.5))
-        self.points = int(training.get("weighting_points", 256))
+        self.alpha = float(training.weighting_alpha)
+        self.points = int(training.weighting_points)
 
     def target(self, residual_fn) -> dict[str, float]:
         raise NotImplementedError
@@ -139,7 +139,7 @@ class NtkWeights(FixedWeights):
     def __init__(self, problem, training: dict, weights: dict[str, float]) -> None:
         super().__init__(problem, training, weights)
         self.problem = problem
-        self.points = int(training.get("weighting_points", 256))
+        self.points = int(training.weighting_points)
 
     def update(self, step: int, residual_fn) -> dict[str, float]:
         traces = ntk_traces(self.problem, residual_fn, self.points)

@@ -28,14 +28,14 @@ from .schema import (
     Constant,
     Equation,
     ModelConfig,
-    OutputConfig,
+    OutputSettings,
     Parameter,
     Points,
     Reference,
     Spec,
     Text,
     TimeInterval,
-    TrainingConfig,
+    TrainingSettings,
 )
 from .yamlnodes import YMap, YNode, YScalar, YSeq, parse_yaml
 
@@ -122,8 +122,8 @@ def _relocate(node: YNode, loc: Loc) -> YNode:
 
 
 _TRAINING_CHOICES = {
-    "optimizer": schema.OPTIMIZERS,
-    "weighting": schema.WEIGHTINGS,
+    "optimizer": schema.OPTIMIZER_NAMES,
+    "weighting": schema.WEIGHTING_NAMES,
     "dtype": schema.DTYPES,
     "device": schema.DEVICES,
     "sampler": schema.SAMPLERS,
@@ -276,8 +276,8 @@ class _Reader:
             exact=self.exact(e["exact"], unknowns) if "exact" in e else (),
             reference=self.reference(e["reference"]) if "reference" in e else None,
             model=self.model(e["model"]) if "model" in e else ModelConfig(),
-            training=self.training(e["training"]) if "training" in e else TrainingConfig(),
-            output=self.output(e["output"]) if "output" in e else OutputConfig(),
+            training=self.training(e["training"]) if "training" in e else TrainingSettings(),
+            output=self.output(e["output"]) if "output" in e else OutputSettings(),
         )
 
     def constants(self, node: YNode) -> tuple[Constant, ...]:
@@ -504,8 +504,8 @@ class _Reader:
                     raise SpecError("`model.activation` must depend on `z`", loc)
         return ModelConfig(hidden, activation, loc)
 
-    def training(self, node: YNode) -> TrainingConfig:
-        names = tuple(f.name for f in fields(TrainingConfig))
+    def training(self, node: YNode) -> TrainingSettings:
+        names = tuple(f.name for f in fields(TrainingSettings))
         node = self.mapping(node, "training", names)
         values = {}
         for key, value in node.entries.items():
@@ -529,15 +529,15 @@ class _Reader:
                 values[key] = self.integer(value, what, 0, 2**31 - 1)
             else:  # lr_decay_every, log_every
                 values[key] = self.integer(value, what, 1, 2**31 - 1)
-        return TrainingConfig(**values)
+        return TrainingSettings(**values)
 
     def points(self, node: YNode) -> Points:
         names = tuple(f.name for f in fields(Points))
         node = self.mapping(node, "training.points", names)
         return Points(**{k: self.integer(v, f"training.points.{k}", 1, MAX_POINTS) for k, v in node.entries.items()})
 
-    def output(self, node: YNode) -> OutputConfig:
-        names = tuple(f.name for f in fields(OutputConfig))
+    def output(self, node: YNode) -> OutputSettings:
+        names = tuple(f.name for f in fields(OutputSettings))
         node = self.mapping(node, "output", names)
         values = {}
         for key, value in node.entries.items():
@@ -547,7 +547,7 @@ class _Reader:
                 values[key] = self.boolean(value, "output.plots")
             else:
                 values[key] = self.integer(value, f"output.{key}", 2 if key == "grid" else 1, 10_000_000)
-        return OutputConfig(**values)
+        return OutputSettings(**values)
 
     @staticmethod
     def _unique(names: list[str], kind: str, loc: Loc) -> None:

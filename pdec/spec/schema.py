@@ -12,15 +12,20 @@ from pathlib import Path
 
 from ..errors import Loc
 
-OPTIMIZERS = ("adam", "lbfgs", "adam+lbfgs", "engd", "kfac", "kfac*", "kfac2l")
-KFAC_FLAVOURS = ("expand", "reduce")
-COARSE_SPACES = ("nicolaides", "residual")
-COARSE_CORRECTIONS = ("multiplicative", "additive")
-WEIGHTINGS = ("fixed", "inverse-dirichlet", "ntk", "lra")
-DTYPES = ("float32", "float64")
-DEVICES = ("auto", "cpu", "cuda")
-SAMPLERS = ("uniform", "sobol")
-ACTIVATION_NAMES = ("tanh", "sin", "cos", "softplus", "sigmoid", "gelu", "swish")
+from ..contract import (  # noqa: F401 (re-exported: the settings types and name tables of a spec)
+    ACTIVATION_NAMES,
+    COARSE_CORRECTIONS,
+    COARSE_SPACES,
+    DEVICES,
+    DTYPES,
+    KFAC_FLAVOURS,
+    OPTIMIZER_NAMES,
+    SAMPLERS,
+    WEIGHTING_NAMES,
+    OutputSettings,
+    Points,
+    TrainingSettings,
+)
 
 
 @dataclass(frozen=True)
@@ -140,71 +145,6 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
-class Points:
-    """Collocation points per set; conditions may override theirs."""
-
-    interior: int = 2000
-    boundary: int = 500
-    initial: int = 500
-
-
-@dataclass(frozen=True)
-class TrainingConfig:
-    optimizer: str = "adam"
-    steps: int = 2000
-    lr: float = 1e-3
-    lr_decay: float = 1.0
-    """Multiply the learning rate by this every `lr_decay_every` steps (Adam)."""
-    lr_decay_every: int = 1000
-    points: Points = field(default_factory=Points)
-    sampler: str = "uniform"
-    resample: int = 0
-    """Draw new collocation points every this many steps; 0 keeps one fixed set."""
-    weighting: str = "fixed"
-    dtype: str = "float64"
-    device: str = "auto"
-    seed: int = 0
-    laplacian_samples: int = 0
-    """0: exact Laplacian; S > 0: randomized (Hutchinson) with S directions."""
-    log_every: int = 100
-    damping: float = 1e-8
-    """Gauss–Newton optimizers: the damping λ added to the Gramian or to each Kronecker factor
-    (for KFAC the starting value when `adaptive_damping` is on)."""
-    adaptive_damping: bool = True
-    """KFAC: adapt λ every step by the Levenberg–Marquardt rule (Martens & Grosse 2015, §6.5)."""
-    ema: float = 0.95
-    """KFAC: exponential moving-average factor β of the Kronecker factors."""
-    momentum: float = 0.0
-    """KFAC: momentum μ of the update (`kfac*` chooses its own)."""
-    kfac_flavour: str = "expand"
-    """KFAC for weight-shared layers: `expand` or `reduce` (Eschenhagen et al. 2023)."""
-    update_every: int = 1
-    """Gauss–Newton optimizers: refresh curvature (factors, inverses) every this many steps."""
-    coarse_space: str = "nicolaides"
-    """Two-level KFAC: `nicolaides` or `residual` (Koroko et al. 2023)."""
-    coarse_correction: str = "multiplicative"
-    """Two-level KFAC: `multiplicative` (Galerkin, never increases the solve error) or `additive` (the paper's)."""
-    weighting_every: int = 100
-    """Adaptive loss weights: recompute every this many steps."""
-    weighting_alpha: float = 0.5
-    """Adaptive loss weights: moving-average factor α of λ ← (1 − α) λ + α λ̂."""
-    weighting_points: int = 256
-    """NTK weights: points per term for the per-point gradient norms."""
-
-
-@dataclass(frozen=True)
-class OutputConfig:
-    dir: str | None = None
-    """Run directory; default ``runs/<name>``."""
-    grid: int = 101
-    """Evaluation points per axis for problems with at most 3 variables."""
-    eval_points: int = 10000
-    """Random evaluation points for problems with more variables."""
-    checkpoint_every: int = 500
-    plots: bool = True
-
-
-@dataclass(frozen=True)
 class Spec:
     """A validated spec. Expressions are still text; see `pdec.lang`."""
 
@@ -221,8 +161,8 @@ class Spec:
     exact: tuple[tuple[str, Text], ...] = ()
     reference: Reference | None = None
     model: ModelConfig = field(default_factory=ModelConfig)
-    training: TrainingConfig = field(default_factory=TrainingConfig)
-    output: OutputConfig = field(default_factory=OutputConfig)
+    training: TrainingSettings = field(default_factory=TrainingSettings)
+    output: OutputSettings = field(default_factory=OutputSettings)
     unknown_locs: tuple[Loc | None, ...] = ()
 
     @property

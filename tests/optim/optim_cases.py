@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 import pdec
+from pdec.contract import TrainingSettings
 from pdec.runtime.losses import term_residuals
 from pdec.runtime.sampling import Sampler
 from pdec.spec.load import load_spec
@@ -21,7 +22,7 @@ def tiny_problem(path, overrides=(), seed: int = 0):
     """``(problem, residual_fn, weights, training)`` for ``path`` with tiny settings."""
     spec = load_spec(path, [*TINY, *overrides])
     problem = pdec.compile(spec, seed=seed)
-    training = dict(problem.module.TRAINING)
+    training = TrainingSettings.from_dict(problem.module.TRAINING)
     batches = Sampler(problem.module, training, dtype=torch.float64, device="cpu", seed=seed).draw()
     weights = {name: float(term[3]) for name, term in problem.module.TERMS.items()}
     return problem, (lambda: term_residuals(problem, batches)), weights, training

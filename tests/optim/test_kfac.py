@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import dataclasses
 import pytest
 import torch
 
 import pdec.runtime.kfac as kfac_module
+from pdec.contract import TrainingSettings
 from pdec.runtime.curvature import gn_linearize
 from pdec.runtime.kfac import KFAC, KroneckerInverse, TwoLevelKFAC, kfac_dense, kfac_factors, two_level_correction
 from pdec.taylor import Laplacian, Partial, TaylorMLP, plan_streams
@@ -140,7 +142,7 @@ def _energy_error(lin, damping, x, exact):
 @pytest.mark.parametrize("spec", ["poisson2d", "heat", "poisson5d"])
 def test_two_level_correction_reduces_the_error(spec, coarse_space):
     problem, residual_fn, weights, training = tiny_problem(SPECS / f"{spec}.yaml", ["model.hidden=[6, 6]"])
-    training.update(ema=0.0, damping=1e-3, coarse_space=coarse_space)
+    training = dataclasses.replace(training, ema=0.0, damping=1e-3, coarse_space=coarse_space)
     opt = KFAC(problem, training)
     lin = gn_linearize(problem, residual_fn, weights)
     opt.update_factors(lin)
@@ -159,7 +161,7 @@ def test_two_level_correction_reduces_the_error(spec, coarse_space):
 def test_additive_correction_can_increase_the_error():
     """Why `kfac2l` defaults to the multiplicative (Galerkin) correction."""
     problem, residual_fn, weights, training = tiny_problem(SPECS / "poisson2d.yaml", ["model.hidden=[6, 6]"])
-    training.update(ema=0.0, damping=1e-3)
+    training = dataclasses.replace(training, ema=0.0, damping=1e-3)
     opt = KFAC(problem, training)
     lin = gn_linearize(problem, residual_fn, weights)
     opt.update_factors(lin)
@@ -174,7 +176,7 @@ def test_additive_correction_can_increase_the_error():
 
 
 def test_levenberg_marquardt_rule():
-    opt = KFAC(None, {"damping": 1e-6})
+    opt = KFAC(None, TrainingSettings(damping=1e-6))
     opt._adapt_damping(0.9)  # the model predicted the decrease well: trust it more
     assert opt.damping == pytest.approx(1e-6 * kfac_module.DAMPING_FACTOR)
     opt._adapt_damping(0.5)

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import pdec
+from pdec.contract import TrainingSettings
 from pdec.runtime.sampling import Sampler, _split
 
 BOX = """
@@ -25,7 +26,7 @@ def _sampler(tmp_path, text):
     path = tmp_path / "s.yaml"
     path.write_text(text)
     module = pdec.compile(path).module
-    return module, Sampler(module, module.TRAINING, dtype=torch.float64, device="cpu", seed=3)
+    return module, Sampler(module, TrainingSettings.from_dict(module.TRAINING), dtype=torch.float64, device="cpu", seed=3)
 
 
 def test_faces_normals_and_filters(tmp_path):

@@ -7,6 +7,7 @@ import torch
 from torch.func import functional_call, jacrev
 
 import pdec
+from pdec.contract import TrainingSettings
 from pdec.runtime.losses import term_residuals
 from pdec.runtime.ntk import _entries_per_point, ntk_jacobians, ntk_spectra, ntk_traces, select_entries
 from pdec.runtime.sampling import Sampler
@@ -21,9 +22,8 @@ CASES = [
 
 def tiny(case):
     problem = pdec.compile(load_spec(case["spec"], [f"model.hidden={case['hidden']}"]))
-    training = dict(problem.module.TRAINING)
-    training["points"] = {k: 9 for k in training["points"]}
-    batches = Sampler(problem.module, training, dtype=torch.float64, device="cpu", seed=0).draw()
+    training = TrainingSettings.from_dict(problem.module.TRAINING)
+    batches = Sampler(problem.module, training, dtype=torch.float64, device="cpu", seed=0, points=9).draw()
     return problem, batches
 
 

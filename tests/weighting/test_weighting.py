@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 import torch
 
 import pdec
+from pdec.contract import TrainingSettings
 from pdec.runtime.losses import term_residuals
 from pdec.runtime.sampling import Sampler
 from pdec.runtime.weighting import FLOOR, WEIGHTINGS, make_weighting
@@ -23,9 +25,8 @@ SMALL = ["model.hidden=[5]", "training.points={interior: 12, boundary: 6}"]
 
 def tiny(spec=POISSON, hidden="[5]"):
     problem = pdec.compile(load_spec(spec, [f"model.hidden={hidden}"]))
-    training = dict(problem.module.TRAINING)
-    training["points"] = {k: 10 for k in training["points"]}
-    batches = Sampler(problem.module, training, dtype=torch.float64, device="cpu", seed=0).draw()
+    training = TrainingSettings.from_dict(problem.module.TRAINING)
+    batches = Sampler(problem.module, training, dtype=torch.float64, device="cpu", seed=0, points=10).draw()
     return problem, training, batches
 
 
@@ -45,7 +46,7 @@ def by_hand(problem, batches):
 
 def test_inverse_dirichlet_by_hand():
     problem, training, batches = tiny()
-    training.update(weighting_alpha=0.5)
+    training = dataclasses.replace(training, weighting_alpha=0.5)
     start = {k: 1.0 for k in problem.module.TERMS}
     w = make_weighting("inverse-dirichlet", problem, training, start).update(0, lambda: term_residuals(problem, batches))
     grads, _ = by_hand(problem, batches)
@@ -58,7 +59,7 @@ def test_inverse_dirichlet_by_hand():
 
 def test_ntk_by_hand():
     problem, training, batches = tiny()
-    training.update(weighting_points=1000)  # every entry
+    training = dataclasses.replace(training, weighting_points=1000)  # every entry
     start = {k: 1.0 for k in problem.module.TERMS}
     w = make_weighting("ntk", problem, training, start).update(0, lambda: term_residuals(problem, batches))
     _, rows = by_hand(problem, batches)
@@ -72,7 +73,7 @@ def test_lra_by_hand():
     """λ̂ = max|∇L_r| / mean|∇(λ L_b)| with the current λ (REFERENCES §6): the
     boundary weight starts at 3, so the weighted and unweighted rules differ."""
     problem, training, batches = tiny()
-    training.update(weighting_alpha=0.1)
+    training = dataclasses.replace(training, weighting_alpha=0.1)
     start = {"pde": 1.0, "bc1": 3.0}
     w = make_weighting("lra", problem, training, start).update(0, lambda: term_residuals(problem, batches))
     grads, _ = by_hand(problem, batches)
