@@ -1,35 +1,72 @@
-"""The Python API: `pdec.compile` (no training) and `pdec.solve` (the CLI's `solve`)."""
+"""The Python API and the one place the pipeline is assembled.
+
+    spec file ─load─▶ Spec ─build_problem─▶ SymbolicProblem ─plan─▶ OperatorGraph
+              ─emit─▶ problem source ─import─▶ ProblemDef ─bind─▶ Problem ─run─▶ summary
+
+`compile_spec` runs the front end (no torch: `pdec check` and `pdec show`
+use it); `compile` adds the emitted module and a network; `solve` trains it
+like `pdec solve`. The CLI, `pdec ntk` and the benchmarks call these.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
 
-import torch
-
-from .codegen.emit import emit_module, source_hash
-from .codegen.load import import_source
-from .frontend import Compiled, compile_spec
-from .runtime.problem import Problem
-from .runtime.run import run
-from .runtime.rundir import write_atomic
-from .runtime.trainer import Reporter
+from .plan.graph import OperatorGraph, plan
 from .spec.load import load_spec
 from .spec.schema import Spec
+from .symbolic.problem import SymbolicProblem, build_problem
+
+if TYPE_CHECKING:  # torch is imported by `compile` and `solve` only
+    import torch
+
+    from .runtime.problem import Problem
+    from .runtime.trainer import Reporter
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """A spec through the front end: checked SymPy problem and operator graph, before any torch."""
+
+    spec: Spec
+    problem: SymbolicProblem
+    graph: OperatorGraph
+
+    @cached_property
+    def source(self) -> str:
+        """The emitted problem module (`pdec.codegen.emit`)."""
+        from .codegen.emit import emit_module
+
+        return emit_module(self.problem, self.graph)
+
+
+def compile_spec(spec: str | Path | Spec, overrides: Sequence[str] = ()) -> Compiled:
+    """Load (if given a path, with ``key.path=value`` overrides), check and plan a spec. Raises `SpecError`."""
+    if not isinstance(spec, Spec):
+        spec = load_spec(spec, overrides)
+    elif overrides:
+        raise TypeError("overrides apply to a spec file, not to a loaded `Spec`")
+    problem = build_problem(spec)
+    return Compiled(spec, problem, plan(problem))
 
 
 def compile(
-    spec: str | Path | Spec,
+    spec: str | Path | Spec | Compiled,
     *,
-    dtype: torch.dtype = torch.float64,
+    dtype: torch.dtype | None = None,
     device: str | torch.device | None = None,
     seed: int = 0,
+    overrides: Sequence[str] = (),
 ) -> Problem:
     """Compile a spec to a torch `Problem` without training.
 
-    The network is initialised from ``seed``. ``problem.derivatives(X)`` and
-    ``problem.residuals(X)`` run the emitted code, the same code that
-    `pdec solve` trains and `pdec codegen` writes out.
+    The network is initialised from ``seed`` (float64 unless ``dtype`` says
+    otherwise). ``problem.derivatives(X)`` and ``problem.residuals(X)`` run
+    the emitted code, the same code that `pdec solve` trains and
+    `pdec codegen` writes out.
 
     >>> import pdec, torch
     >>> problem = pdec.compile("specs/heat.yaml")
@@ -38,9 +75,14 @@ def compile(
     >>> sorted(problem.residuals(torch.rand(5, 2, dtype=torch.float64)))
     ['pde']
     """
-    compiled = spec if isinstance(spec, Compiled) else compile_spec(spec)
-    module = import_source(emit_module(compiled), compiled.spec.name)
-    problem = Problem(module, dtype=dtype, device=device, seed=seed)
+    import torch
+
+    from .codegen.load import load_problem
+    from .runtime.problem import Problem
+
+    compiled = spec if isinstance(spec, Compiled) else compile_spec(spec, overrides)
+    definition = load_problem(compiled.source, compiled.spec.name)
+    problem = Problem(definition, dtype=dtype or torch.float64, device=device, seed=seed)
     problem.compiled = compiled
     return problem
 
@@ -82,17 +124,21 @@ def solve(
     Returns the summary (the fields of ``summary.json``), the trained
     `Problem` and the run directory.
     """
+    from .codegen.emit import source_hash
+    from .codegen.load import load_problem
+    from .runtime.run import run
+    from .runtime.rundir import write_atomic
+
     overrides = spec_overrides(steps=steps, optimizer=optimizer, device=device, dtype=dtype, seed=seed, settings=settings)
-    loaded = load_spec(spec, overrides)
-    compiled = compile_spec(loaded)
-    source = emit_module(compiled)
-    module = import_source(source, loaded.name)
+    compiled = compile_spec(spec, overrides)
+    loaded = compiled.spec
+    definition = load_problem(compiled.source, loaded.name)
     out_dir = Path(out or loaded.output.dir or Path("runs") / loaded.name)
     out_dir.mkdir(parents=True, exist_ok=True)
     if loaded.path is not None:
         write_atomic(out_dir / "spec.yaml", Path(loaded.path).read_bytes())
     summary, problem = run(
-        module, out=out_dir, max_time=max_time, resume=resume, reporter=reporter, source_hash=source_hash(source)
+        definition, out=out_dir, max_time=max_time, resume=resume, reporter=reporter, source_hash=source_hash(compiled.source)
     )
     problem.compiled = compiled
     if loaded.output.plots:

@@ -13,7 +13,7 @@ import traceback
 
 from . import __version__
 from .errors import PdecError, SpecError
-from .frontend import compile_spec
+from .api import compile_spec
 
 EXIT_SPEC_ERROR = 2
 EXIT_INTERNAL = 1
@@ -38,12 +38,12 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from .show import describe  # imports torch: only `show` pays for it
+    from .show import describe
 
     compiled = compile_spec(args.spec)
     for warning in compiled.problem.warnings:
         print(warning.format(), file=sys.stderr)
-    print(describe(compiled))
+    print(describe(compiled.problem, compiled.graph))
     return 0
 
 
@@ -80,13 +80,10 @@ def _solve(args: argparse.Namespace) -> int:
 def _codegen(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .codegen.emit import emit_module
     from .codegen.standalone import standalone_script
     from .runtime.rundir import write_atomic
-    from .spec.load import load_spec
 
-    compiled = compile_spec(load_spec(args.spec, args.set))
-    script = standalone_script(emit_module(compiled))
+    script = standalone_script(compile_spec(args.spec, args.set).source)
     out = Path(args.output)
     write_atomic(out, script.encode())
     print(f"wrote {out} ({len(script.splitlines())} lines): python {out} --help", file=sys.stderr)
@@ -94,9 +91,16 @@ def _codegen(args: argparse.Namespace) -> int:
 
 
 def _ntk(args: argparse.Namespace) -> int:
-    from .report.ntk import ntk_spectra_report  # imports torch: only `ntk` pays for it
+    from pathlib import Path
 
-    npz, png = ntk_spectra_report(args.spec, run=args.run_dir, points=args.points, out=args.out, settings=args.set)
+    from .api import compile
+    from .report.ntk import ntk_spectra_report, run_overrides  # imports torch: only `ntk` pays for it
+
+    run_dir = Path(args.run_dir) if args.run_dir else None
+    overrides = (run_overrides(run_dir) if run_dir else []) + list(args.set)
+    compiled = compile_spec(args.spec, overrides)
+    problem = compile(compiled, seed=compiled.spec.training.seed)
+    npz, png = ntk_spectra_report(problem, run=run_dir, points=args.points, out=args.out)
     print(f"wrote {npz} and {png}", file=sys.stderr)
     return 0
 

@@ -212,16 +212,6 @@ class Term:
             raise ValueError(f"term `{self.name}`: kind `{self.kind}` is not one of {', '.join(TERM_KINDS)}")
 
 
-@dataclass(frozen=True)
-class PointSet:
-    """Points shared by some terms, and the Taylor plan of what they need (one pass)."""
-
-    operators: tuple[Any, ...]
-    """`pdec.taylor.operators` objects: `Partial`, `Laplacian`."""
-    plan: Any
-    """The `pdec.taylor.streams.StreamPlan` of ``operators``, made once by the compiler."""
-
-
 # ---------------------------------------------------------------------------
 # the problem
 
@@ -236,7 +226,11 @@ class ProblemDef:
     spatial: tuple[str, ...]
     unknowns: tuple[str, ...]
     domain: Domain
-    point_sets: Mapping[str, PointSet]
+    point_sets: Mapping[str, Any]
+    """Per point set, the `pdec.taylor.streams.StreamPlan` of the operators its terms
+    need (one Taylor pass), made once by the compiler."""
+    everything: Any
+    """The `StreamPlan` of every operator any term needs (`Problem.derivatives(X)`)."""
     terms: tuple[Term, ...]
     hidden: tuple[int, ...]
     activation: str | Callable

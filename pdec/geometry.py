@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pdec.contract import BallDomain, Domain
+
 
 @dataclass(frozen=True)
 class BoxGeometry:
@@ -76,9 +78,8 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
-def geometry_of(domain) -> Geometry:
-    """The geometry of a spec's `Box` or `Ball` domain."""
-    if domain.shape == "ball":
+def geometry_of(domain: Domain) -> Geometry:
+    """The sampler of a contract domain (`pdec.contract.BoxDomain` or `BallDomain`)."""
+    if isinstance(domain, BallDomain):
         return BallGeometry(np.asarray(domain.center, dtype=float), float(domain.radius))
-    bounds = np.asarray(domain.bounds, dtype=float)
-    return BoxGeometry(bounds[:, 0], bounds[:, 1])
+    return BoxGeometry(np.asarray(domain.lo, dtype=float), np.asarray(domain.hi, dtype=float))

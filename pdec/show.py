@@ -2,44 +2,44 @@
 
 from __future__ import annotations
 
-from .frontend import Compiled
+from .contract import BallDomain
 from .lang.printer import to_text
-from .taylor import plan_streams
+from .plan.graph import OperatorGraph
+from .symbolic.problem import SymbolicProblem
 
 
-def _domain(spec) -> str:
-    d = spec.domain
-    if d.shape == "ball":
+def _domain(problem: SymbolicProblem) -> str:
+    d, spatial = problem.domain, problem.spatial
+    if isinstance(d, BallDomain):
         center = ", ".join(f"{c:g}" for c in d.center)
-        text = f"ball in ({', '.join(d.variables)}), center ({center}), radius {d.radius:g}"
-    elif d.shape == "cube":
-        lo, hi = d.bounds[0]
-        text = f"cube [{lo:g}, {hi:g}]^{len(d.variables)} in {d.indexed}1 … {d.indexed}{len(d.variables)}"
+        text = f"ball in ({', '.join(spatial)}), center ({center}), radius {d.radius:g}"
+    elif problem.indexed:
+        text = f"cube [{d.lo[0]:g}, {d.hi[0]:g}]^{len(spatial)} in {problem.indexed}1 … {problem.indexed}{len(spatial)}"
     else:
-        text = " × ".join(f"{v} ∈ [{lo:g}, {hi:g}]" for v, (lo, hi) in zip(d.variables, d.bounds))
-    if spec.time:
-        text += f", {spec.time.name} ∈ [{spec.time.start:g}, {spec.time.end:g}]"
+        text = " × ".join(f"{v} ∈ [{lo:g}, {hi:g}]" for v, lo, hi in zip(spatial, d.lo, d.hi))
+    if problem.time:
+        t0, t1 = problem.time_interval
+        text += f", {problem.time} ∈ [{t0:g}, {t1:g}]"
     return text
 
 
-def describe(compiled: Compiled) -> str:
+def describe(problem: SymbolicProblem, graph: OperatorGraph) -> str:
     """A multi-line description: equations, conditions, derivatives, streams."""
-    spec, problem, graph = compiled.spec, compiled.problem, compiled.graph
-    out = [f"{spec.name}" + (f" — {spec.description}" if spec.description else "")]
-    out.append(f"  domain     {_domain(spec)}")
+    out = [f"{problem.name}" + (f" — {problem.description}" if problem.description else "")]
+    out.append(f"  domain     {_domain(problem)}")
     out.append(f"  inputs     {', '.join(problem.variables)}")
     out.append(f"  unknowns   {', '.join(problem.unknowns)}")
     if problem.constants:
         out.append("  constants  " + ", ".join(f"{k} = {to_text(v)}" for k, v in problem.constants.items()))
-    if spec.parameters:
-        out.append("  learnable  " + ", ".join(f"{p.name} (from {p.initial:g})" for p in spec.parameters))
+    if problem.learnable:
+        out.append("  learnable  " + ", ".join(f"{p.name} (from {p.initial:g})" for p in problem.learnable))
     out.append("")
     plans = {t.name: t for t in graph.terms}
     for term in problem.terms:
         tp = plans[term.name]
         where = ""
         if term.supports:
-            where = f"   on {_supports_text(term, spec)}"
+            where = f"   on {_supports_text(term, problem)}"
         residual = f"{tp.residual} = 0" if term.residual is not None else tp.residual
         out.append(f"  {term.kind:<9} {term.name:<10} {residual}{where}")
         out.append(
@@ -53,22 +53,22 @@ def describe(compiled: Compiled) -> str:
     out.append("")
     out.append("  Taylor streams (one forward pass per point set, weights shared over streams):")
     for ps in graph.point_sets:
-        streams = plan_streams(ps.operators, len(problem.variables))
+        streams = ps.plan
         out.append(f"    {ps.name} ({', '.join(ps.terms)}): {streams.n_streams} stream{'s' * (streams.n_streams != 1)}")
         for line in streams.describe(problem.variables):
             out.append(f"      - {line}")
     return "\n".join(out)
 
 
-def _supports_text(term, spec) -> str:
+def _supports_text(term, problem: SymbolicProblem) -> str:
     spec_text = []
     for s in term.supports:
         relations = " and ".join(str(r) for r in s.relations)
         if s.region == "initial":
             base = "initial slice"
         elif s.region == "face":
-            var, bounds = spec.spatial[s.axis], spec.domain.bounds[s.axis]
-            base = f"{var} = {bounds[s.side]:g}"
+            var = problem.spatial[s.axis]
+            base = f"{var} = {(problem.domain.lo, problem.domain.hi)[s.side][s.axis]:g}"
         else:
             base = "boundary"
         spec_text.append(base + (f" where {relations}" if relations else ""))

@@ -7,8 +7,7 @@ import keyword
 
 import pytest
 
-from pdec.codegen.emit import emit_module
-from pdec.frontend import compile_spec
+from pdec.api import compile_spec
 from pdec.spec.load import load_spec_text
 
 HOSTILE = """
@@ -29,7 +28,7 @@ model: {activation: "sin(z)*z + log(1 + exp(z))"}
 
 @pytest.fixture
 def hostile_source() -> str:
-    return emit_module(compile_spec(load_spec_text(HOSTILE, "hostile.yaml")))
+    return compile_spec(load_spec_text(HOSTILE, "hostile.yaml")).source
 
 
 def test_hostile_names_give_valid_code(hostile_source):
@@ -49,5 +48,5 @@ def test_user_text_never_reaches_source():
         compile_spec(load_spec_text(text, "h.yaml"))
     # ...and what is accepted appears only as re-printed SymPy, not as written.
     spaced = HOSTILE.replace("class_xy + d(class, x, 3)", "class_xy   +   d( class , x , 3 )")
-    source = emit_module(compile_spec(load_spec_text(spaced, "h.yaml")))
+    source = compile_spec(load_spec_text(spaced, "h.yaml")).source
     assert "d( class" not in source and "   +   " not in source

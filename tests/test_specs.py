@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import ast
 
-from pdec.codegen.emit import emit_module
-from pdec.frontend import compile_spec
+from pdec.api import compile_spec
 
 
 def test_spec_compiles_without_warnings(spec_path):
@@ -18,7 +17,7 @@ def test_spec_compiles_without_warnings(spec_path):
 
 
 def test_spec_emits_valid_python(spec_path):
-    source = emit_module(compile_spec(spec_path))
+    source = compile_spec(spec_path).source
     tree = ast.parse(source)
     imports = {
         alias.name.split(".")[0]

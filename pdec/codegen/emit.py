@@ -1,13 +1,15 @@
 """Operator graph + SymPy residuals → the Python source of a problem module.
 
-The module is plain data and small functions over torch tensors: the
-problem's names, the operators each point set needs, one residual function
+The module is small functions over torch tensors — one residual function
 per equation and condition (printed from the SymPy tree, constants folded,
-common subexpressions shared), exact solutions, and the activation with its
-derivatives when the spec writes one as an expression in `z`. `pdec.compile`
-imports it; `pdec codegen` inlines it, with the runtime, into a standalone
-script. No user text is pasted in: every identifier comes from `Namer`, every
-number from a parsed value.
+common subexpressions shared), exact solutions, point filters of selectors,
+and the activation with its derivatives when the spec writes one as an
+expression in `z` — and ends with ONE `pdec.contract.ProblemDef` object,
+``PROBLEM``, that names them together with the domain, the point sets and
+their Taylor plans, and the settings. The runtime reads that object and
+nothing else. `pdec.compile` imports the module; `pdec codegen` inlines it,
+with the runtime, into a standalone script. No user text is pasted in: every
+identifier comes from `Namer`, every number from a parsed value.
 """
 
 from __future__ import annotations
@@ -19,22 +21,25 @@ import math
 import sympy
 
 from .. import __version__
+from ..contract import BallDomain
 from ..errors import PdecError
-from ..frontend import Compiled
 from ..lang.numeric import evaluate
 from ..lang.nodes import Laplacian, NormalDerivative, expand_laplacians
 from ..lang.printer import to_text
-from ..lang.problem import Term
 from ..lang.scope import symbol
-from ..plan.graph import atom_need, derivative_atoms
+from ..plan.graph import OperatorGraph, atom_need, derivative_atoms
+from ..symbolic.problem import SymbolicProblem, Term
 from ..taylor.operators import Laplacian as LaplacianOp
 from ..taylor.operators import Partial
-from ..taylor.streams import plan_streams
 from .names import Namer
 from .printer import to_torch
 
 MAX_ACTIVATION_ORDER = 4
-RUNTIME_IMPORT = "from pdec.taylor import Laplacian, Partial"
+RUNTIME_IMPORTS = (
+    "from pdec.contract import BallDomain, BoxDomain, Data, OutputSettings, Points, ProblemDef, Support, Term, TrainingSettings",
+    "from pdec.taylor import Laplacian, Partial, plan_streams",
+)
+"""What an emitted module imports from pdec; standalone scripts inline these modules instead."""
 
 
 def _literal(value) -> str:
@@ -52,13 +57,26 @@ def _literal(value) -> str:
         return f"Partial({_literal(value.index)})"
     if isinstance(value, LaplacianOp):
         return f"Laplacian({_literal(value.over)}, power={value.power}, samples={value.samples})"
+    if dataclasses.is_dataclass(value):
+        return _settings(value)
     raise TypeError(f"no literal for {type(value).__name__}")
 
 
+def _settings(value) -> str:
+    """``Type(field=value, …)`` for a settings dataclass, naming only the fields that
+    differ from their defaults (the defaults live in `pdec.contract`, once)."""
+    default = type(value)()
+    changed = [
+        f"{f.name}={_literal(getattr(value, f.name))}"
+        for f in dataclasses.fields(value)
+        if getattr(value, f.name) != getattr(default, f.name)
+    ]
+    return f"{type(value).__name__}({', '.join(changed)})"
+
+
 class _Emitter:
-    def __init__(self, compiled: Compiled) -> None:
-        self.c = compiled
-        self.problem = compiled.problem
+    def __init__(self, problem: SymbolicProblem, graph: OperatorGraph) -> None:
+        self.problem, self.graph = problem, graph
         self.namer = Namer()
         self.variables = self.problem.variables
         self.constants = {symbol(k): v for k, v in self.problem.constants.items()}
@@ -101,7 +119,7 @@ class _Emitter:
     def _variable_bindings(self) -> dict[sympy.Basic, tuple[str, str]]:
         return {symbol(v): (self.namer.variable(v), f"X[:, {i}]") for i, v in enumerate(self.variables)}
 
-    def residual(self, term: Term) -> list[str]:
+    def residual(self, term: Term) -> tuple[str, list[str]]:
         spatial = tuple(symbol(s) for s in self.problem.spatial)
         expr = self._fold(term.residual)
         normals = [sympy.Symbol(f"__normal_{s}") for s in self.problem.spatial]
@@ -115,18 +133,18 @@ class _Emitter:
         for n, s in zip(normals, self.problem.spatial):
             bindings[n] = (self.namer.variable(f"n{s}"), f"normals[:, {self.problem.spatial.index(s)}]")
         for atom in derivative_atoms(expr):
-            (need,) = atom_need(atom, self.problem, self.c.spec.training.laplacian_samples)
+            (need,) = atom_need(atom, self.problem, self.problem.training.laplacian_samples)
             ident = self.namer.derivative(need.unknown, need.operator, self.variables)
             bindings[atom] = (ident, f"D[{need.name!r}]")
         name = self.namer.function("residual", term.name)
         doc = f"{term.kind} {term.name}: {to_text(term.residual)} = 0"
-        return self._function(name, "X, D, P, normals=None", doc, expr, bindings)
+        return name, self._function(name, "X, D, P, normals=None", doc, expr, bindings)
 
-    def exact(self, unknown: str, expr: sympy.Expr) -> list[str]:
+    def exact(self, unknown: str, expr: sympy.Expr) -> tuple[str, list[str]]:
         name = self.namer.function("exact", unknown)
-        return self._function(name, "X", f"exact {unknown}", self._fold(expr), self._variable_bindings())
+        return name, self._function(name, "X", f"exact {unknown}", self._fold(expr), self._variable_bindings())
 
-    def activation(self) -> list[str]:
+    def activation(self) -> tuple[str, list[str]]:
         z = symbol("z")
         expr = self._fold(self.problem.activation)
         derivs = [expr]
@@ -146,27 +164,9 @@ class _Emitter:
             for d, r in zip(derivs, reduced)
         )
         lines.append(f"    return [{values}][: order + 1]")
-        return lines
+        return "activation", lines
 
-    def layers(self) -> list[str]:
-        """The KFAC view: every linear layer, and how many Taylor streams share its weight per point set.
-
-        Each point set contributes one Kronecker term per layer (Dangel, Müller,
-        Zeinhofer 2024); a layer used on S > 1 streams is a weight-shared layer.
-        """
-        n_in = len(self.problem.variables)
-        widths = (n_in, *self.c.spec.model.hidden, len(self.problem.unknowns))
-        streams = {ps.name: plan_streams(ps.operators, n_in).n_streams for ps in self.c.graph.point_sets}
-        lines = [
-            "# KFAC view: each linear layer (inputs, outputs) and the number of Taylor",
-            "# streams that share its weight on each point set (one Kronecker term each).",
-            "LAYERS = (",
-        ]
-        for fan_in, fan_out in zip(widths[:-1], widths[1:]):
-            lines.append(f"    {{'shape': ({fan_in}, {fan_out}), 'streams': {_literal(streams)}}},")
-        return lines + [")"]
-
-    def selector(self, term: Term, index: int, relations) -> list[str]:
+    def selector(self, term: Term, index: int, relations) -> tuple[str, list[str]]:
         """A predicate over points: which of the sampled support points a clause keeps."""
         name = self.namer.function("select", f"{term.name}_{index}")
         bindings = self._variable_bindings()
@@ -190,117 +190,100 @@ class _Emitter:
                 }[r.op]
             )
         lines.append(f"    return {' & '.join(tests)}")
-        return lines
+        return name, lines
 
-    def sampling(self) -> list[str]:
-        spec, problem = self.c.spec, self.problem
-        d = spec.domain
-        if d.shape == "ball":
-            domain = {"shape": "ball", "center": tuple(float(c) for c in d.center), "radius": float(d.radius)}
-        else:
-            domain = {"shape": "box", "lo": tuple(float(b[0]) for b in d.bounds), "hi": tuple(float(b[1]) for b in d.bounds)}
-        time = (float(spec.time.start), float(spec.time.end)) if spec.time else None
-        out: list[str] = []
-        supports: dict[str, list[str]] = {}
-        for term in problem.conditions:
-            if term.kind not in ("boundary", "initial"):
-                continue
-            entries = []
-            for i, s in enumerate(term.supports):
-                fn = "None"
-                if s.relations:
-                    lines = self.selector(term, i, s.relations)
-                    fn = lines[0][4 : lines[0].index("(")]
-                    out += lines + ["", ""]
-                entries.append(f"({_literal(s.region)}, {_literal(s.axis)}, {_literal(s.side)}, {fn})")
-            supports[term.name] = entries
-        out.append(f"DOMAIN = {_literal(domain)}")
-        out.append(f"TIME_INTERVAL = {_literal(time)}")
-        out.append("# condition: ((region, axis, side, point filter or None), ...), one entry per `or` clause")
-        out.append("SUPPORTS = {")
-        for name, entries in supports.items():
-            out.append(f"    {_literal(name)}: ({', '.join(entries)}{',' if len(entries) == 1 else ''}),")
-        out.append("}")
-        periodic = {t.name: problem.spatial.index(t.periodic) for t in problem.conditions if t.kind == "periodic"}
-        out.append(f"PERIODIC = {_literal(periodic)}")
-        data = {t.name: (str(t.data), t.columns) for t in problem.conditions if t.kind == "data"}
-        out.append(f"DATA = {_literal(data)}")
-        reference = str(spec.reference.path) if spec.reference else None
-        out.append(f"REFERENCE = {_literal(reference)}")
-        truth = {p.name: float(p.true) for p in spec.parameters if p.true is not None}
-        out.append(f"PARAMETERS_TRUE = {_literal(truth)}")
-        training = {f.name: getattr(spec.training, f.name) for f in dataclasses.fields(spec.training)}
-        training["points"] = {f.name: getattr(spec.training.points, f.name) for f in dataclasses.fields(spec.training.points)}
-        condition_points = {t.name: t.points for t in problem.conditions if t.points is not None}
-        out.append(f"TRAINING = {_literal(training)}")
-        out.append(f"CONDITION_POINTS = {_literal(condition_points)}")
-        output = {f.name: getattr(spec.output, f.name) for f in dataclasses.fields(spec.output)}
-        out.append(f"OUTPUT = {_literal(output)}")
-        return out
+    @staticmethod
+    def _defined(function: tuple[str, list[str]], out: list[str]) -> str:
+        """Append a function's lines to ``out``; return its name."""
+        name, lines = function
+        out += lines + ["", ""]
+        return name
+
+    def _supports(self, term: Term, out: list[str]) -> str:
+        entries = []
+        for i, s in enumerate(term.supports):
+            keep = self._defined(self.selector(term, i, s.relations), out) if s.relations else "None"
+            entries.append(f"Support({_literal(s.region)}, {_literal(s.axis)}, {_literal(s.side)}, {keep})")
+        return f"({', '.join(entries)}{',' if len(entries) == 1 else ''})"
+
+    def _term(self, term: Term, point_set: str, out: list[str]) -> str:
+        """``Term(...)`` for one loss term; its functions are appended to ``out``."""
+        args = [_literal(term.name), _literal(term.kind), _literal(point_set)]
+        residual = self._defined(self.residual(term), out) if term.residual is not None else "None"
+        args += [f"residual={residual}", f"weight={term.weight!r}"]
+        if term.supports:
+            args.append(f"supports={self._supports(term, out)}")
+        if term.kind == "periodic":
+            args.append(f"periodic_axis={self.problem.spatial.index(term.periodic)}")
+        if term.kind == "data":
+            args.append(f"data=Data({_literal(str(term.data))}, {_literal(term.columns)})")
+        if term.points is not None:
+            args.append(f"points={term.points}")
+        return f"Term({', '.join(args)})"
+
+    def _plan(self, ps) -> str:
+        return f"plan_streams({_literal(ps.operators)}, {len(self.problem.variables)})"
 
     def module(self) -> str:
-        c, problem, graph = self.c, self.problem, self.c.graph
-        spec = c.spec
+        problem, graph = self.problem, self.graph
         out = [
-            f'"""Problem module for `{spec.name}`, generated by pdec {__version__}. Do not edit.',
+            f'"""Problem module for `{problem.name}`, generated by pdec {__version__}. Do not edit.',
             "",
-            "Regenerate it with pdec from the spec instead.",
+            "Regenerate it with pdec from the spec instead. The runtime reads `PROBLEM` alone.",
             '"""',
             "",
             "import torch",
             "",
-            RUNTIME_IMPORT,
+            *RUNTIME_IMPORTS,
+            "",
             "",
         ]
+        activation = _literal(problem.activation_name)
         if problem.activation is not None:
-            out += self.activation() + ["", ""]
-        activation = "activation" if problem.activation is not None else _literal(spec.model.activation)
-        out += [
-            f"NAME = {_literal(spec.name)}",
-            f"VARIABLES = {_literal(problem.variables)}",
-            f"SPATIAL = {_literal(problem.spatial)}",
-            f"TIME = {_literal(problem.time)}",
-            f"UNKNOWNS = {_literal(problem.unknowns)}",
-            f"PARAMETERS = {_literal({p.name: float(p.initial) for p in spec.parameters})}",
-            f"HIDDEN = {_literal(tuple(spec.model.hidden))}",
-            f"ACTIVATION = {activation}",
-            "",
-            "# Operators each point set needs; terms on the same points share one Taylor pass.",
-            "POINT_SETS = {",
-            *(f"    {_literal(ps.name)}: {_literal(ps.operators)}," for ps in graph.point_sets),
-            "}",
-            "",
-            *self.layers(),
-            "",
-            "",
-        ]
-        residual_names = {}
-        for term in problem.terms:
-            if term.residual is not None:
-                lines = self.residual(term)
-                residual_names[term.name] = lines[0][4 : lines[0].index("(")]
-                out += lines + ["", ""]
-        exact_names = {}
-        for unknown, expr in problem.exact.items():
-            lines = self.exact(unknown, expr)
-            exact_names[unknown] = lines[0][4 : lines[0].index("(")]
-            out += lines + ["", ""]
+            activation = self._defined(self.activation(), out)
         point_set_of = {t: ps.name for ps in graph.point_sets for t in ps.terms}
-        out.append("# name: (kind, point set, residual function or None, weight)")
-        out.append("TERMS = {")
-        for term in problem.terms:
-            fn = residual_names.get(term.name, "None")
-            where = _literal(point_set_of[term.name])
-            out.append(f"    {_literal(term.name)}: ({_literal(term.kind)}, {where}, {fn}, {term.weight!r}),")
-        out.append("}")
-        out.append("EXACT = {" + ", ".join(f"{_literal(u)}: {f}" for u, f in exact_names.items()) + "}")
-        out += ["", ""] + self.sampling()
+        terms = [self._term(t, point_set_of[t.name], out) for t in problem.terms]
+        exact = {u: self._defined(self.exact(u, expr), out) for u, expr in problem.exact.items()}
+        if isinstance(problem.domain, BallDomain):
+            domain = f"BallDomain({_literal(problem.domain.center)}, {problem.domain.radius!r})"
+        else:
+            domain = f"BoxDomain({_literal(problem.domain.lo)}, {_literal(problem.domain.hi)})"
+        parameters = {p.name: float(p.initial) for p in problem.learnable}
+        truth = {p.name: float(p.true) for p in problem.learnable if p.true is not None}
+        reference = str(problem.reference) if problem.reference else None
+        out += [
+            "PROBLEM = ProblemDef(",
+            f"    name={_literal(problem.name)},",
+            f"    variables={_literal(problem.variables)},",
+            f"    spatial={_literal(problem.spatial)},",
+            f"    unknowns={_literal(problem.unknowns)},",
+            f"    domain={domain},",
+            "    # the operators each point set needs and their Taylor streams (one pass per point set)",
+            "    point_sets={",
+            *(f"        {_literal(ps.name)}: {self._plan(ps)}," for ps in graph.point_sets),
+            "    },",
+            f"    everything={self._plan(graph.everything)},",
+            "    terms=(",
+            *(f"        {t}," for t in terms),
+            "    ),",
+            f"    hidden={_literal(tuple(problem.hidden))},",
+            f"    activation={activation},",
+            f"    time={_literal(problem.time)},",
+            f"    time_interval={_literal(problem.time_interval)},",
+            f"    parameters={_literal(parameters)},",
+            f"    parameters_true={_literal(truth)},",
+            "    exact={" + ", ".join(f"{_literal(u)}: {f}" for u, f in exact.items()) + "},",
+            f"    reference={_literal(reference)},",
+            f"    training={_literal(problem.training)},",
+            f"    output={_literal(problem.output)},",
+            ")",
+        ]
         return "\n".join(out).rstrip() + "\n"
 
 
-def emit_module(compiled: Compiled) -> str:
-    """The problem module's source for a compiled spec."""
-    return _Emitter(compiled).module()
+def emit_module(problem: SymbolicProblem, graph: OperatorGraph) -> str:
+    """The problem module's source: residuals and the ``PROBLEM`` contract object."""
+    return _Emitter(problem, graph).module()
 
 
 def source_hash(source: str) -> str:

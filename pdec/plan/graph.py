@@ -4,7 +4,9 @@ The plan reads the SymPy residuals and, for every term, collects the
 derivative atoms it uses as Taylor-runtime `Operator`s. Terms evaluated on the
 same points share one forward pass: all equations use the interior points, so
 their operators are planned together (one `StreamPlan`); each condition has its
-own points and its own, usually much smaller, plan.
+own points and its own, usually much smaller, plan. The stream plans are made
+here, once: `pdec show`, the emitter and (through the emitted problem) the
+runtime read them.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ import sympy
 
 from ..lang.nodes import Laplacian, NormalDerivative, is_unknown, laplacian_power
 from ..lang.printer import to_text
-from ..lang.problem import SymbolicProblem, Term
+from ..symbolic.problem import SymbolicProblem, Term
 from ..taylor.operators import Laplacian as LaplacianOp
 from ..taylor.operators import Operator, Partial, canonical_name
+from ..taylor.streams import StreamPlan, plan_streams
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,8 @@ class PointSet:
     name: str
     terms: tuple[str, ...]
     operators: tuple[Operator, ...]
+    plan: StreamPlan
+    """The Taylor streams that carry ``operators`` in one pass."""
 
 
 @dataclass(frozen=True)
@@ -57,11 +62,13 @@ class OperatorGraph:
     unknowns: tuple[str, ...]
     terms: tuple[TermPlan, ...]
     point_sets: tuple[PointSet, ...]
+    everything: PointSet
+    """Every operator any term needs, in one pass (`Problem.derivatives(X)`)."""
 
     @property
     def operators(self) -> tuple[Operator, ...]:
         """Every operator any term needs."""
-        return tuple(sorted({op for ps in self.point_sets for op in ps.operators}, key=_operator_key))
+        return self.everything.operators
 
     @property
     def max_order(self) -> int:
@@ -146,17 +153,19 @@ def _term_plan(term: Term, problem: SymbolicProblem, samples: int) -> TermPlan:
 
 def plan(problem: SymbolicProblem) -> OperatorGraph:
     """Build the operator graph of a checked problem."""
-    samples = problem.spec.training.laplacian_samples
+    samples = problem.training.laplacian_samples
     terms = tuple(_term_plan(t, problem, samples) for t in problem.terms)
+    n_inputs = len(problem.variables)
     point_sets = []
     interior = [t for t in terms if t.kind == "equation"]
-    point_sets.append(_point_set("interior", interior))
+    point_sets.append(_point_set("interior", interior, n_inputs))
     for t in terms:
         if t.kind != "equation":
-            point_sets.append(_point_set(t.name, [t]))
-    return OperatorGraph(problem.variables, problem.spatial, problem.unknowns, terms, tuple(point_sets))
+            point_sets.append(_point_set(t.name, [t], n_inputs))
+    everything = _point_set("all", list(terms), n_inputs)
+    return OperatorGraph(problem.variables, problem.spatial, problem.unknowns, terms, tuple(point_sets), everything)
 
 
-def _point_set(name: str, terms: list[TermPlan]) -> PointSet:
-    ops = sorted({n.operator for t in terms for n in t.needs}, key=_operator_key)
-    return PointSet(name, tuple(t.name for t in terms), tuple(ops))
+def _point_set(name: str, terms: list[TermPlan], n_inputs: int) -> PointSet:
+    ops = tuple(sorted({n.operator for t in terms for n in t.needs}, key=_operator_key))
+    return PointSet(name, tuple(t.name for t in terms), ops, plan_streams(ops, n_inputs))

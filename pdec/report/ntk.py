@@ -10,13 +10,11 @@ eigenvalues to ``ntk.npz`` and draws them in ``ntk.png``.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import numpy as np
 import torch
 
-CHECKPOINT = re.compile(r"checkpoint-(\d{9})\.pt")
 
 
 def run_overrides(run_dir: Path) -> list[str]:
@@ -28,44 +26,36 @@ def run_overrides(run_dir: Path) -> list[str]:
     return [f"model.hidden={list(model['hidden'])}"] if "hidden" in model else []
 
 
-def ntk_spectra_report(
-    spec, *, run: str | Path | None = None, points: int = 256, out: str | Path | None = None, settings=()
-) -> tuple[Path, Path]:
-    """Compute the spectra at initialization and at every checkpoint in ``run``;
-    write ``ntk.npz`` and ``ntk.png`` into ``out`` (default: the run, else
-    ``runs/<name>``) and return their paths."""
-    from ..api import compile as compile_problem
-    from ..contract import TrainingSettings
+def ntk_spectra_report(problem, *, run: Path | None = None, points: int = 256, out: str | Path | None = None) -> tuple[Path, Path]:
+    """Compute the spectra of ``problem`` (a compiled `Problem`) at initialization
+    and at every checkpoint in ``run``; write ``ntk.npz`` and ``ntk.png`` into
+    ``out`` (default: the run, else ``runs/<name>``) and return their paths."""
     from ..runtime.losses import term_residuals
     from ..runtime.ntk import ntk_spectra
+    from ..runtime.rundir import checkpoint_step, list_checkpoints, load_checkpoint
     from ..runtime.sampling import Sampler
-    from ..spec.load import load_spec
 
-    run_dir = Path(run) if run is not None else None
-    overrides = (run_overrides(run_dir) if run_dir else []) + list(settings)
-    loaded = load_spec(spec, overrides)
-    problem = compile_problem(loaded, seed=int(loaded.training.seed))
-    training = TrainingSettings.from_dict(problem.module.TRAINING)
-    sampler = Sampler(problem.module, training, dtype=torch.float64, device="cpu", seed=int(training.seed), points=points)
+    run_dir = run
+    definition = problem.definition
+    sampler = Sampler(definition, definition.training, dtype=torch.float64, device="cpu", seed=definition.training.seed, points=points)
     batches = sampler.draw()
     states = [("init", None)]
     if run_dir is not None:
-        found = sorted((p for p in run_dir.glob("checkpoint-*.pt") if CHECKPOINT.fullmatch(p.name)), key=lambda p: p.name)
-        states += [(f"step {int(CHECKPOINT.fullmatch(p.name).group(1))}", p) for p in found]
+        states += [(f"step {checkpoint_step(p)}", p) for p in list_checkpoints(run_dir)]
     arrays: dict[str, np.ndarray] = {}
     labels, steps = [], []
     for label, path in states:
         if path is not None:
-            problem.model.load_state_dict(torch.load(path, map_location="cpu", weights_only=False)["model"])
+            problem.model.load_state_dict(load_checkpoint(path)["model"])
         spectra = ntk_spectra(problem, lambda: term_residuals(problem, batches), points)
         index = len(labels)
         labels.append(label)
-        steps.append(0 if path is None else int(CHECKPOINT.fullmatch(path.name).group(1)))
+        steps.append(0 if path is None else checkpoint_step(path))
         for term, eig in spectra.items():
             arrays[f"eig_{index}_{term}"] = eig.detach().cpu().numpy()
     out_dir = Path(out) if out is not None else (run_dir or Path("runs") / problem.name)
     out_dir.mkdir(parents=True, exist_ok=True)
-    terms = list(problem.module.TERMS)
+    terms = [t.name for t in definition.terms]
     npz = out_dir / "ntk.npz"
     np.savez_compressed(npz, labels=np.array(labels), steps=np.array(steps), terms=np.array(terms), **arrays)
     png = plot_ntk(npz, out_dir / "ntk.png")

@@ -8,13 +8,11 @@ or scattered points (``X_test``, ``y_ref``).
 
 from __future__ import annotations
 
-from types import ModuleType
-
 import numpy as np
 import torch
 
-from pdec.contract import OutputSettings
-from pdec.runtime.sampling import geometry_from
+from pdec.contract import BallDomain, OutputSettings, ProblemDef
+from pdec.geometry import geometry_of
 
 MAX_GRID_POINTS = 60_000
 EVAL_SEED = 12345
@@ -23,21 +21,21 @@ EVAL_SEED = 12345
 class Evaluator:
     """Fixed evaluation points ``X``, true values, and the grid shape if any."""
 
-    def __init__(self, module: ModuleType, output: OutputSettings, *, dtype: torch.dtype, device) -> None:
-        self.module = module
+    def __init__(self, definition: ProblemDef, output: OutputSettings, *, dtype: torch.dtype, device) -> None:
+        self.definition = definition
         self.output = output
-        self.variables = list(module.VARIABLES)
-        self.unknowns = list(module.UNKNOWNS)
+        self.variables = list(definition.variables)
+        self.unknowns = list(definition.unknowns)
         self.grid_axes: list[np.ndarray] | None = None
         self.inside: np.ndarray | None = None
         self.truth: dict[str, np.ndarray] = {}
-        if module.REFERENCE:
-            X = self._reference(module.REFERENCE)
+        if definition.reference:
+            X = self._reference(definition.reference)
         else:
             X = self._points()
-            if module.EXACT:
+            if definition.exact:
                 Xt = torch.as_tensor(X, dtype=torch.float64)
-                self.truth = {u: fn(Xt).detach().numpy().reshape(-1) for u, fn in module.EXACT.items()}
+                self.truth = {u: fn(Xt).detach().numpy().reshape(-1) for u, fn in definition.exact.items()}
         self.X_np = X
         self.X = torch.as_tensor(X, dtype=dtype, device=device)
 
@@ -46,27 +44,27 @@ class Evaluator:
         return bool(self.truth)
 
     def _points(self) -> np.ndarray:
-        module = self.module
-        geometry = geometry_from(module.DOMAIN)
-        bounds = [(lo, hi) for lo, hi in zip(*_box_of(module.DOMAIN))]
-        if module.TIME_INTERVAL:
-            bounds.append(tuple(module.TIME_INTERVAL))
+        definition = self.definition
+        geometry = geometry_of(definition.domain)
+        bounds = [(lo, hi) for lo, hi in zip(*definition.domain.bounding_box)]
+        if definition.time_interval:
+            bounds.append(tuple(definition.time_interval))
         d = len(bounds)
         per_axis = min(self.output.grid, int(MAX_GRID_POINTS ** (1.0 / d)))
         if d <= 3 and per_axis >= 2:
             self.grid_axes = [np.linspace(lo, hi, per_axis) for lo, hi in bounds]
             grid = np.stack(np.meshgrid(*self.grid_axes, indexing="ij"), axis=-1).reshape(-1, d)
-            if module.DOMAIN["shape"] == "ball":
-                center = np.asarray(module.DOMAIN["center"])
+            if isinstance(definition.domain, BallDomain):
+                center = np.asarray(definition.domain.center)
                 space = grid[:, : len(center)]
-                self.inside = np.linalg.norm(space - center, axis=1) <= module.DOMAIN["radius"] * (1 + 1e-12)
+                self.inside = np.linalg.norm(space - center, axis=1) <= definition.domain.radius * (1 + 1e-12)
                 return grid[self.inside]
             return grid
         rng = np.random.default_rng(EVAL_SEED)
         n = self.output.eval_points
         space = geometry.sample_interior(n, rng)
-        if module.TIME_INTERVAL:
-            t0, t1 = module.TIME_INTERVAL
+        if definition.time_interval:
+            t0, t1 = definition.time_interval
             space = np.hstack([space, t0 + (t1 - t0) * rng.random((n, 1))])
         return space
 
@@ -100,9 +98,3 @@ class Evaluator:
                 errors[u] = float(np.linalg.norm(prediction[:, j] - true) / max(np.linalg.norm(true), 1e-300))
         return errors
 
-
-def _box_of(domain: dict) -> tuple[list[float], list[float]]:
-    if domain["shape"] == "ball":
-        c, r = np.asarray(domain["center"]), domain["radius"]
-        return list(c - r), list(c + r)
-    return list(domain["lo"]), list(domain["hi"])

@@ -14,27 +14,25 @@ from pdec.runtime.sampling import Batch
 
 def term_residuals(problem: Problem, batches: dict[str, Batch], generator=None) -> dict[str, torch.Tensor]:
     """``{term: residual [M]}`` for every equation and condition."""
-    module, P = problem.module, problem.parameters
+    P = problem.parameters
     out: dict[str, torch.Tensor] = {}
     interior = batches["interior"].X
     D_interior = None
-    for name, (kind, point_set, fn, _) in module.TERMS.items():
-        if kind == "equation":
+    for term in problem.definition.terms:
+        b = batches[term.point_set]
+        if term.kind == "equation":
             if D_interior is None:
                 D_interior = problem.derivatives(interior, "interior", generator)
-            out[name] = fn(interior, D_interior, P, None)
-        elif kind in ("boundary", "initial"):
-            b = batches[point_set]
-            out[name] = fn(b.X, problem.derivatives(b.X, point_set, generator), P, b.normals)
-        elif kind == "periodic":
-            b = batches[point_set]
-            low = problem.derivatives(b.X, point_set)
-            high = problem.derivatives(b.partner, point_set)
-            out[name] = torch.cat([low[k] - high[k] for k in sorted(low)])
-        elif kind == "data":
-            b = batches[point_set]
-            values = problem.derivatives(b.X, point_set)
-            out[name] = torch.cat([values[u] - b.observed[:, j] for j, u in enumerate(b.observed_names)])
+            out[term.name] = term.residual(interior, D_interior, P, None)
+        elif term.kind in ("boundary", "initial"):
+            out[term.name] = term.residual(b.X, problem.derivatives(b.X, term.point_set, generator), P, b.normals)
+        elif term.kind == "periodic":
+            low = problem.derivatives(b.X, term.point_set)
+            high = problem.derivatives(b.partner, term.point_set)
+            out[term.name] = torch.cat([low[k] - high[k] for k in sorted(low)])
+        elif term.kind == "data":
+            values = problem.derivatives(b.X, term.point_set)
+            out[term.name] = torch.cat([values[u] - b.observed[:, j] for j, u in enumerate(b.observed_names)])
     return out
 
 

@@ -53,9 +53,9 @@ class _NtkSlot:
 
 def _entries_per_point(problem, name: str) -> int:
     """How many residual entries share one point (periodic: one per derivative and unknown)."""
-    kind, point_set, _, _ = problem.module.TERMS[name]
-    if kind == "periodic":
-        return len(problem.module.POINT_SETS[point_set]) * len(problem.unknowns)
+    term = problem.definition.term(name)
+    if term.kind == "periodic":
+        return len(problem.definition.point_sets[term.point_set].operators) * len(problem.unknowns)
     return 1
 
 
@@ -71,8 +71,8 @@ def term_groups(problem) -> list[list[str]]:
     term be differentiated once without backpropagating any graph twice (the
     equations share the interior pass, and the fused runtime allows one
     backward per pass)."""
-    names = list(problem.module.TERMS)
-    equations = [n for n in names if problem.module.TERMS[n][0] == "equation"]
+    names = [t.name for t in problem.definition.terms]
+    equations = [t.name for t in problem.definition.terms_of("equation")]
     others = [n for n in names if n not in equations]
     groups = [[e] for e in equations] or [[]]
     groups[0] = groups[0] + others

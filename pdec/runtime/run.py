@@ -1,13 +1,13 @@
-"""One training run of a problem module: what `pdec solve` and standalone scripts both call."""
+"""One training run of a `ProblemDef`: what `pdec solve` and standalone scripts both call."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from types import ModuleType
 
 import torch
 
-from pdec.contract import OutputSettings, TrainingSettings
+from pdec.contract import OutputSettings, ProblemDef, TrainingSettings
+from pdec.errors import PdecError
 from pdec.runtime import engd, kfac  # noqa: F401 (registers the Gauss–Newton optimizers)
 from pdec.runtime.evaluate import Evaluator
 from pdec.runtime.problem import Problem
@@ -23,12 +23,12 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device `cuda` was asked for, but torch sees no CUDA device")
+        raise PdecError("device `cuda` was asked for, but torch sees no CUDA device; use `--device cpu` or `auto`")
     return torch.device(name)
 
 
 def run(
-    module: ModuleType,
+    definition: ProblemDef,
     *,
     training: TrainingSettings | None = None,
     output: OutputSettings | None = None,
@@ -39,24 +39,27 @@ def run(
     source_hash: str = "",
     extra_summary: dict | None = None,
 ) -> tuple[dict, Problem]:
-    """Train ``module`` and write its run directory; return (summary, problem)."""
-    training = TrainingSettings.from_dict(module.TRAINING) if training is None else training
-    output = OutputSettings(**module.OUTPUT) if output is None else output
+    """Train ``definition`` and write its run directory; return (summary, problem).
+
+    ``training`` and ``output`` replace the definition's settings (standalone
+    scripts pass their command-line options this way)."""
+    training = definition.training if training is None else training
+    output = definition.output if output is None else output
     dtype = TORCH_DTYPES[training.dtype]
     device = resolve_device(training.device)
     seed = int(training.seed)
     torch.manual_seed(seed)
-    problem = Problem(module, dtype=dtype, device=device, seed=seed)
-    sampler = Sampler(module, training, dtype=dtype, device=device, seed=seed)
-    evaluator = Evaluator(module, output, dtype=dtype, device=device)
-    run_dir = RunDir(out or output.dir or Path("runs") / module.NAME)
+    problem = Problem(definition, dtype=dtype, device=device, seed=seed)
+    sampler = Sampler(definition, training, dtype=dtype, device=device, seed=seed)
+    evaluator = Evaluator(definition, output, dtype=dtype, device=device)
+    run_dir = RunDir(out or output.dir or Path("runs") / definition.name)
     run_dir.write_json(
         "resolved.json",
         {
-            "name": module.NAME,
-            "variables": list(module.VARIABLES),
-            "unknowns": list(module.UNKNOWNS),
-            "model": {"hidden": list(module.HIDDEN), "activation": module.ACTIVATION if isinstance(module.ACTIVATION, str) else "custom"},
+            "name": definition.name,
+            "variables": list(definition.variables),
+            "unknowns": list(definition.unknowns),
+            "model": {"hidden": list(definition.hidden), "activation": definition.activation_name},
             "training": training.to_dict(),
             "output": output.to_dict(),
             "device": str(device),

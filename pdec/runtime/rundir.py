@@ -47,6 +47,22 @@ def _jsonable(value):
     return value
 
 
+def checkpoint_step(path: Path) -> int | None:
+    """The step of a checkpoint file name ``checkpoint-000000123.pt``, else None."""
+    match = CHECKPOINT.fullmatch(path.name)
+    return int(match.group(1)) if match else None
+
+
+def list_checkpoints(directory: Path) -> list[Path]:
+    """The checkpoints in ``directory``, oldest first."""
+    found = [p for p in Path(directory).glob("checkpoint-*.pt") if checkpoint_step(p) is not None]
+    return sorted(found, key=checkpoint_step)
+
+
+def load_checkpoint(path: Path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
 class RunDir:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -87,8 +103,7 @@ class RunDir:
 
     # -- checkpoints -----------------------------------------------------------
     def checkpoints(self) -> list[Path]:
-        found = [p for p in self.path.glob("checkpoint-*.pt") if CHECKPOINT.fullmatch(p.name)]
-        return sorted(found, key=lambda p: int(CHECKPOINT.fullmatch(p.name).group(1)))
+        return list_checkpoints(self.path)
 
     def save_checkpoint(self, step: int, state: dict, keep: int = 3) -> Path:
         buffer = io.BytesIO()
@@ -103,7 +118,7 @@ class RunDir:
         """The newest checkpoint that loads (a damaged newest one falls back to the one before)."""
         for path in reversed(self.checkpoints()):
             try:
-                return torch.load(path, map_location="cpu", weights_only=False)
+                return load_checkpoint(path)
             except Exception:  # noqa: BLE001 - a truncated file from a crash: try the previous one
                 continue
         return None

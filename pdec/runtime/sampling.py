@@ -1,4 +1,4 @@
-"""Collocation points for every point set of a problem module.
+"""Collocation points for every point set of a problem.
 
 All randomness comes from one NumPy generator (its state is checkpointed, so
 a resumed run draws the same points). Faces and clauses get points in
@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from types import ModuleType
 
 import numpy as np
 import torch
 
-from pdec.geometry import BallGeometry, BoxGeometry
+from pdec.contract import ProblemDef, Term, TrainingSettings
+from pdec.errors import PdecError
+from pdec.geometry import BoxGeometry, geometry_of
 
 MAX_REJECTION_ROUNDS = 100
 
@@ -32,12 +33,6 @@ class Batch:
     observed_names: tuple[str, ...] = ()
 
 
-def geometry_from(domain: dict):
-    if domain["shape"] == "ball":
-        return BallGeometry(np.asarray(domain["center"], dtype=float), float(domain["radius"]))
-    return BoxGeometry(np.asarray(domain["lo"], dtype=float), np.asarray(domain["hi"], dtype=float))
-
-
 def _split(n: int, weights: list[float]) -> list[int]:
     """``n`` points split in proportion to ``weights`` (largest remainders)."""
     w = np.asarray(weights, dtype=float)
@@ -49,23 +44,30 @@ def _split(n: int, weights: list[float]) -> list[int]:
 
 
 class Sampler:
-    """Draws every point set of ``module`` (interior, conditions, periodic pairs, data)."""
+    """Draws every point set of a problem (interior, conditions, periodic pairs, data)."""
 
     def __init__(
-        self, module: ModuleType, training, *, dtype: torch.dtype, device, seed: int, points: int | None = None
+        self,
+        definition: ProblemDef,
+        training: TrainingSettings,
+        *,
+        dtype: torch.dtype,
+        device,
+        seed: int,
+        points: int | None = None,
     ) -> None:
         """``points``: draw this many points in every set, ignoring the settings (diagnostics)."""
         self.points = points
-        self.module = module
+        self.definition = definition
         self.dtype, self.device = dtype, device
-        self.geometry = geometry_from(module.DOMAIN)
-        self.time = module.TIME_INTERVAL
+        self.geometry = geometry_of(definition.domain)
+        self.time = definition.time_interval
         self.rng = np.random.default_rng(seed)
         self.training = training
         self._sobol = None
         if self.training.sampler == "sobol":
             self._sobol = torch.quasirandom.SobolEngine(self._n_inputs(), scramble=True, seed=seed)
-        self.data = {name: self._load_data(path, columns) for name, (path, columns) in module.DATA.items()}
+        self.data = {t.name: self._load_data(t) for t in definition.terms_of("data")}
 
     def _n_inputs(self) -> int:
         return self.geometry.dim + (1 if self.time else 0)
@@ -117,16 +119,17 @@ class Sampler:
         X = np.hstack([space, self._times(n)]) if self.time else space
         return X, normals
 
-    def condition(self, name: str, n: int) -> Batch:
-        supports = self.module.SUPPORTS[name]
-        counts = _split(n, [self._support_measure(region, axis) for region, axis, _, _ in supports])
+    def condition(self, term: Term, n: int) -> Batch:
+        supports = term.supports
+        counts = _split(n, [self._support_measure(s.region, s.axis) for s in supports])
         xs, ns = [], []
-        for (region, axis, side, keep), count in zip(supports, counts):
+        for support, count in zip(supports, counts):
+            keep = support.keep
             got_x, got_n, have = [], [], 0
             for _ in range(MAX_REJECTION_ROUNDS):
                 if have >= count:
                     break
-                X, N = self._draw_support(region, axis, side, max(2 * (count - have), 16))
+                X, N = self._draw_support(support.region, support.axis, support.side, max(2 * (count - have), 16))
                 if keep is not None:
                     mask = keep(torch.as_tensor(X)).numpy()
                     X, N = X[mask], N[mask]
@@ -134,21 +137,22 @@ class Sampler:
                 got_n.append(N)
                 have += len(X)
             else:
-                raise RuntimeError(f"condition `{name}`: its selector accepts almost no sampled points")
+                raise PdecError(f"condition `{term.name}`: its selector accepts almost no sampled points")
             xs.append(np.vstack(got_x)[:count])
             ns.append(np.vstack(got_n)[:count])
         return Batch(self._tensor(np.vstack(xs)), self._tensor(np.vstack(ns)))
 
-    def periodic(self, name: str, n: int) -> Batch:
+    def periodic(self, term: Term, n: int) -> Batch:
         """Pairs of points on the low and high face of the periodic axis."""
-        axis = self.module.PERIODIC[name]
+        axis = term.periodic_axis
         lo_pts, _ = self._draw_support("face", axis, 0, n)
         hi_pts = lo_pts.copy()
         hi_pts[:, axis] = self.geometry.hi[axis]
         return Batch(self._tensor(lo_pts), partner=self._tensor(hi_pts))
 
-    def _load_data(self, path: str, columns) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    def _load_data(self, term: Term) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
         """Observation points ``X`` (variable columns) and values (observed unknown columns)."""
+        path, columns = term.data.path, term.data.columns
         if path.lower().endswith(".npz"):
             with np.load(path) as npz:
                 table = {k: np.asarray(npz[k], dtype=float).reshape(-1) for k in npz.files}
@@ -156,25 +160,24 @@ class Sampler:
             raw = np.genfromtxt(path, delimiter=",", names=True, dtype=float, encoding="utf-8")
             table = {k.strip(): np.atleast_1d(raw[k]) for k in raw.dtype.names}
         mapping = dict(columns)
-        X = np.stack([table[mapping[v]] for v in self.module.VARIABLES], axis=1)
-        observed = [u for u in self.module.UNKNOWNS if u in mapping]
+        X = np.stack([table[mapping[v]] for v in self.definition.variables], axis=1)
+        observed = [u for u in self.definition.unknowns if u in mapping]
         values = np.stack([table[mapping[u]] for u in observed], axis=1)
         return self._tensor(X), self._tensor(values), observed
 
     def draw(self) -> dict[str, Batch]:
         """One batch for every point set: ``interior`` and one per condition."""
         points = self.training.points
-        override = self.module.CONDITION_POINTS
         batches = {"interior": self.interior(self.points or points.interior)}
-        for name, (kind, point_set, _, _) in self.module.TERMS.items():
-            n = self.points or override.get(name) or (points.initial if kind == "initial" else points.boundary)
-            if kind in ("boundary", "initial"):
-                batches[point_set] = self.condition(name, n)
-            elif kind == "periodic":
-                batches[point_set] = self.periodic(name, n)
-            elif kind == "data":
-                X, values, names = self.data[name]
-                batches[point_set] = Batch(X, observed=values, observed_names=tuple(names))
+        for term in self.definition.terms:
+            n = self.points or term.points or (points.initial if term.kind == "initial" else points.boundary)
+            if term.kind in ("boundary", "initial"):
+                batches[term.point_set] = self.condition(term, n)
+            elif term.kind == "periodic":
+                batches[term.point_set] = self.periodic(term, n)
+            elif term.kind == "data":
+                X, values, names = self.data[term.name]
+                batches[term.point_set] = Batch(X, observed=values, observed_names=tuple(names))
         return batches
 
     def state_dict(self) -> dict:

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from pdec.contract import TrainingSettings
+from pdec.errors import PdecError
 from pdec.runtime.evaluate import Evaluator
 from pdec.runtime.losses import term_losses, term_residuals
 from pdec.runtime.optimizers import is_second_order, make_optimizer, phase
@@ -86,7 +87,7 @@ class Trainer:
         self.reporter = reporter or Reporter()
         self.training = training
         self.name = self.training.optimizer
-        self.weights = {name: float(w) for name, (_, _, _, w) in problem.module.TERMS.items()}
+        self.weights = {t.name: float(t.weight) for t in problem.definition.terms}
         self.weighting = make_weighting(training.weighting, problem, training, self.weights)
         self.params = list(problem.model.parameters()) + list(problem.parameters.values())
         self.step = 0
@@ -159,7 +160,7 @@ class Trainer:
 
     def load_state_dict(self, state: dict) -> None:
         if self.settings.source_hash and state.get("source_hash") != self.settings.source_hash:
-            raise ValueError(
+            raise PdecError(
                 "the checkpoint was written for a different version of this problem (spec or pdec changed); "
                 "start a fresh run in another directory"
             )
@@ -326,7 +327,7 @@ class Trainer:
         if len(self.problem.parameters):
             learned = {k: float(v.detach()) for k, v in self.problem.parameters.items()}
             summary["parameters"] = learned
-            truth = self.problem.module.PARAMETERS_TRUE
+            truth = self.problem.definition.parameters_true
             if truth:
                 summary["parameter_rel_error"] = {
                     k: abs(learned[k] - v) / max(abs(v), 1e-300) for k, v in truth.items()

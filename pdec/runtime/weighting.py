@@ -125,7 +125,7 @@ class LearningRateAnnealingWeights(_Averaged):
 
     def target(self, residual_fn) -> dict[str, float]:
         grads = term_gradients(self.problem, residual_fn)
-        equations = [k for k in grads if self.problem.module.TERMS[k][0] == "equation"]
+        equations = [t.name for t in self.problem.definition.terms_of("equation") if t.name in grads]
         if not equations:
             return {}
         top = float(sum(self.weights[k] * grads[k] for k in equations).abs().max())

@@ -290,7 +290,7 @@ class _Reader:
             expr = parse_expr(text.text, scope, text.loc)
             self._evaluate(expr, f"constants.{key}", text.loc)
             self.constant_values[key] = expr.xreplace({symbol(k): v for k, v in self.constant_values.items()})
-            result.append(Constant(key, text, node.key_locs[key]))
+            result.append(Constant(key, text, node.key_locs[key], self.constant_values[key]))
         return tuple(result)
 
     def domain(self, node: YNode) -> Box | Ball:
@@ -483,7 +483,7 @@ class _Reader:
             hidden = tuple(self.integer(h, "model.hidden", 1, 100_000) for h in self.sequence(e["hidden"], "model.hidden"))
             if not hidden:
                 raise SpecError("`model.hidden` needs at least one layer width", e["hidden"].loc)
-        activation, loc = ModelConfig.activation, None
+        activation, loc, expr = ModelConfig.activation, None, None
         if "activation" in e:
             text = self.text(e["activation"], "model.activation")
             activation, loc = text.text.strip(), text.loc
@@ -502,7 +502,7 @@ class _Reader:
                     raise exc
                 if symbol("z") not in expr.free_symbols:
                     raise SpecError("`model.activation` must depend on `z`", loc)
-        return ModelConfig(hidden, activation, loc)
+        return ModelConfig(hidden, activation, loc, expr)
 
     def training(self, node: YNode) -> TrainingSettings:
         names = tuple(f.name for f in fields(TrainingSettings))

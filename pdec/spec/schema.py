@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..errors import Loc
 
@@ -83,6 +84,8 @@ class Constant:
     name: str
     value: Text
     loc: Loc | None = None
+    expr: Any = None
+    """The value parsed (a SymPy expression), earlier constants substituted: parsed once, here."""
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,8 @@ class ModelConfig:
     activation: str = "tanh"
     """A built-in name (`ACTIVATION_NAMES`) or an expression in `z`."""
     activation_loc: Loc | None = None
+    activation_expr: Any = None
+    """The activation parsed (a SymPy expression in `z`) when it is not a built-in name."""
 
 
 @dataclass(frozen=True)

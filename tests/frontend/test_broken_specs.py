@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 
 from pdec.errors import Loc, SpecError
-from pdec.lang.problem import build_problem
+from pdec.symbolic.problem import build_problem
 from pdec.spec.load import load_spec, load_spec_text
 from spec_templates import HEAT, HEAT_NO_TIME, edit, equation
 
@@ -328,7 +328,7 @@ def _run_here(case: Case, tmp_path: Path) -> Outcome:
 CHILD = r"""
 import json, sys, time
 from pdec.errors import SpecError
-from pdec.lang.problem import build_problem
+from pdec.symbolic.problem import build_problem
 from pdec.spec.load import load_spec_text
 text = open(sys.argv[1], encoding="utf-8").read()
 print("ready", flush=True)

@@ -14,7 +14,7 @@ from pdec.errors import Loc, SpecError
 from pdec.lang.nodes import Laplacian, NormalDerivative, expand_laplacians
 from pdec.lang.parse import parse_equation, parse_expr, parse_selector
 from pdec.lang.printer import to_text
-from pdec.lang.problem import build_problem
+from pdec.symbolic.problem import build_problem
 from pdec.lang.scope import Scope
 from pdec.lang.selector import BOUNDARY, Relation
 from pdec.plan.graph import plan

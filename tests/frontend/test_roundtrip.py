@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from pdec.errors import Loc, SpecError
 from pdec.lang.parse import parse_equation, parse_expr, parse_selector
 from pdec.lang.printer import to_text
-from pdec.lang.problem import build_problem
+from pdec.symbolic.problem import build_problem
 from pdec.lang.scope import Scope
 from pdec.spec.load import TOP_KEYS, load_spec_text
 from spec_templates import HEAT

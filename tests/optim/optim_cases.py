@@ -8,7 +8,6 @@ from pathlib import Path
 import torch
 
 import pdec
-from pdec.contract import TrainingSettings
 from pdec.runtime.losses import term_residuals
 from pdec.runtime.sampling import Sampler
 from pdec.spec.load import load_spec
@@ -22,7 +21,7 @@ def tiny_problem(path, overrides=(), seed: int = 0):
     """``(problem, residual_fn, weights, training)`` for ``path`` with tiny settings."""
     spec = load_spec(path, [*TINY, *overrides])
     problem = pdec.compile(spec, seed=seed)
-    training = TrainingSettings.from_dict(problem.module.TRAINING)
-    batches = Sampler(problem.module, training, dtype=torch.float64, device="cpu", seed=seed).draw()
-    weights = {name: float(term[3]) for name, term in problem.module.TERMS.items()}
+    training = problem.definition.training
+    batches = Sampler(problem.definition, training, dtype=torch.float64, device="cpu", seed=seed).draw()
+    weights = {t.name: float(t.weight) for t in problem.definition.terms}
     return problem, (lambda: term_residuals(problem, batches)), weights, training

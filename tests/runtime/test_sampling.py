@@ -7,7 +7,6 @@ import pytest
 import torch
 
 import pdec
-from pdec.contract import TrainingSettings
 from pdec.runtime.sampling import Sampler, _split
 
 BOX = """
@@ -25,29 +24,29 @@ conditions:
 def _sampler(tmp_path, text):
     path = tmp_path / "s.yaml"
     path.write_text(text)
-    module = pdec.compile(path).module
-    return module, Sampler(module, TrainingSettings.from_dict(module.TRAINING), dtype=torch.float64, device="cpu", seed=3)
+    definition = pdec.compile(path).definition
+    return definition, Sampler(definition, definition.training, dtype=torch.float64, device="cpu", seed=3)
 
 
 def test_faces_normals_and_filters(tmp_path):
-    module, sampler = _sampler(tmp_path, BOX)
-    sides = sampler.condition("sides", 400)
+    definition, sampler = _sampler(tmp_path, BOX)
+    sides = sampler.condition(definition.term("sides"), 400)
     X, n = sides.X.numpy(), sides.normals.numpy()
     assert X.shape == (400, 3)
     on_left, on_right = X[:, 0] == 0, X[:, 0] == 2
     assert np.all(on_left | on_right)
     assert np.all(n[on_left] == [-1, 0]) and np.all(n[on_right] == [1, 0])
     assert on_left.sum() == on_right.sum() == 200  # equal measure, equal share
-    corner = sampler.condition("bottom_right", 100).X.numpy()
+    corner = sampler.condition(definition.term("bottom_right"), 100).X.numpy()
     assert np.all(corner[:, 1] == 0) and np.all(corner[:, 0] > 1.5)
-    start = sampler.condition("start", 50).X.numpy()
+    start = sampler.condition(definition.term("start"), 50).X.numpy()
     assert np.all(start[:, 2] == 0) and np.all((start[:, 0] >= 0) & (start[:, 0] <= 2))
 
 
 def test_boundary_share_follows_measure(tmp_path):
     text = BOX.replace("on: x = 0 or x = 2, impose: dn(u) = 0", "on: boundary, impose: u = 0")
-    _, sampler = _sampler(tmp_path, text)
-    X = sampler.condition("sides", 6000).X.numpy()
+    definition, sampler = _sampler(tmp_path, text)
+    X = sampler.condition(definition.term("sides"), 6000).X.numpy()
     vertical = np.isin(X[:, 0], [0, 2]).mean()  # faces x=0,2 have length 1 each; y=0,1 have length 2 each
     assert vertical == pytest.approx(2 / 6, abs=0.03)
 
@@ -59,8 +58,8 @@ unknowns: [u]
 equations: [laplacian(u) = 1]
 conditions: [{on: boundary, impose: dn(u) + u = 0}]
 """
-    _, sampler = _sampler(tmp_path, text)
-    batch = sampler.condition("bc1", 200)
+    definition, sampler = _sampler(tmp_path, text)
+    batch = sampler.condition(definition.term("bc1"), 200)
     X, n = batch.X.numpy(), batch.normals.numpy()
     assert np.allclose(np.linalg.norm(X - [1, 0], axis=1), 2)
     assert np.allclose(n, (X - [1, 0]) / 2)

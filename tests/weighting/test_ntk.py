@@ -7,7 +7,6 @@ import torch
 from torch.func import functional_call, jacrev
 
 import pdec
-from pdec.contract import TrainingSettings
 from pdec.runtime.losses import term_residuals
 from pdec.runtime.ntk import _entries_per_point, ntk_jacobians, ntk_spectra, ntk_traces, select_entries
 from pdec.runtime.sampling import Sampler
@@ -22,8 +21,8 @@ CASES = [
 
 def tiny(case):
     problem = pdec.compile(load_spec(case["spec"], [f"model.hidden={case['hidden']}"]))
-    training = TrainingSettings.from_dict(problem.module.TRAINING)
-    batches = Sampler(problem.module, training, dtype=torch.float64, device="cpu", seed=0, points=9).draw()
+    training = problem.definition.training
+    batches = Sampler(problem.definition, training, dtype=torch.float64, device="cpu", seed=0, points=9).draw()
     return problem, batches
 
 
@@ -71,7 +70,7 @@ class _Taylor(torch.nn.Module):
 def test_ntk_rows_match_jacrev(case):
     problem, batches = tiny(case)
     J = ntk_jacobians(problem, lambda: term_residuals(problem, batches), 5)
-    assert set(J) == set(problem.module.TERMS)
+    assert set(J) == set([t.name for t in problem.definition.terms])
     for name, rows in J.items():
         r = term_residuals(problem, batches)[name]
         idx = select_entries(r.numel(), _entries_per_point(problem, name), 5)

@@ -11,7 +11,6 @@ import pytest
 import torch
 
 import pdec
-from pdec.contract import TrainingSettings
 from pdec.runtime.losses import term_residuals
 from pdec.runtime.sampling import Sampler
 from pdec.runtime.weighting import FLOOR, WEIGHTINGS, make_weighting
@@ -25,8 +24,8 @@ SMALL = ["model.hidden=[5]", "training.points={interior: 12, boundary: 6}"]
 
 def tiny(spec=POISSON, hidden="[5]"):
     problem = pdec.compile(load_spec(spec, [f"model.hidden={hidden}"]))
-    training = TrainingSettings.from_dict(problem.module.TRAINING)
-    batches = Sampler(problem.module, training, dtype=torch.float64, device="cpu", seed=0, points=10).draw()
+    training = problem.definition.training
+    batches = Sampler(problem.definition, training, dtype=torch.float64, device="cpu", seed=0, points=10).draw()
     return problem, training, batches
 
 
@@ -34,7 +33,7 @@ def by_hand(problem, batches):
     """Per term: ∇θ mean(r²) flattened, and the rows ∂r_m/∂θ, one autograd call per entry."""
     params = list(problem.model.parameters())
     grads, rows = {}, {}
-    for name in problem.module.TERMS:
+    for name in [t.name for t in problem.definition.terms]:
         r = term_residuals(problem, batches)[name]
         grads[name] = torch.cat([g.reshape(-1) for g in torch.autograd.grad(r.square().mean(), params)])
         rows[name] = torch.stack(
@@ -47,7 +46,7 @@ def by_hand(problem, batches):
 def test_inverse_dirichlet_by_hand():
     problem, training, batches = tiny()
     training = dataclasses.replace(training, weighting_alpha=0.5)
-    start = {k: 1.0 for k in problem.module.TERMS}
+    start = {k: 1.0 for k in [t.name for t in problem.definition.terms]}
     w = make_weighting("inverse-dirichlet", problem, training, start).update(0, lambda: term_residuals(problem, batches))
     grads, _ = by_hand(problem, batches)
     std = {k: float(g.std()) for k, g in grads.items()}
@@ -60,7 +59,7 @@ def test_inverse_dirichlet_by_hand():
 def test_ntk_by_hand():
     problem, training, batches = tiny()
     training = dataclasses.replace(training, weighting_points=1000)  # every entry
-    start = {k: 1.0 for k in problem.module.TERMS}
+    start = {k: 1.0 for k in [t.name for t in problem.definition.terms]}
     w = make_weighting("ntk", problem, training, start).update(0, lambda: term_residuals(problem, batches))
     _, rows = by_hand(problem, batches)
     per_entry = {k: float((J @ J.T).trace()) / J.shape[0] for k, J in rows.items()}
@@ -92,7 +91,7 @@ def test_weights_finite_when_a_gradient_vanishes(name, how):
         r["bc1"] = r["bc1"] * 0.0 if how == "zero" else torch.zeros_like(r["bc1"]).detach()
         return r
 
-    weighting = make_weighting(name, problem, training, {k: 1.0 for k in problem.module.TERMS})
+    weighting = make_weighting(name, problem, training, {k: 1.0 for k in [t.name for t in problem.definition.terms]})
     for step in range(3):
         w = weighting.update(step, residual_fn)
         assert all(math.isfinite(v) and v > 0 for v in w.values()), w
@@ -102,10 +101,10 @@ def test_weights_finite_when_a_gradient_vanishes(name, how):
 def test_ntk_weights_on_a_system_of_terms():
     """Four terms (equation, ends, displacement, velocity), two point sets shared."""
     problem, training, batches = tiny(WAVE, "[4, 4]")
-    w = make_weighting("ntk", problem, training, {k: 1.0 for k in problem.module.TERMS}).update(
+    w = make_weighting("ntk", problem, training, {k: 1.0 for k in [t.name for t in problem.definition.terms]}).update(
         0, lambda: term_residuals(problem, batches)
     )
-    assert set(w) == set(problem.module.TERMS)
+    assert set(w) == set([t.name for t in problem.definition.terms])
     assert all(math.isfinite(v) and v > 0 for v in w.values())
 
 

@@ -16,14 +16,15 @@ from pathlib import Path
 import numpy as np
 import sympy
 
+from ..contract import BallDomain, BoxDomain, Domain, OutputSettings, TrainingSettings
 from ..errors import Loc, SpecError, SpecWarning
 from ..geometry import BoxGeometry, Geometry, geometry_of
-from ..spec.schema import ACTIVATION_NAMES, Condition, Spec, Text
-from .nodes import Laplacian, NormalDerivative, expand_laplacians, is_unknown
-from .numeric import constant_value, evaluate
-from .parse import parse_equation, parse_expr, parse_selector
-from .scope import Scope, symbol
-from .selector import BOUNDARY, Relation, Selector
+from ..lang.nodes import Laplacian, NormalDerivative, expand_laplacians, is_unknown
+from ..lang.numeric import constant_value, evaluate
+from ..lang.parse import parse_equation, parse_expr, parse_selector
+from ..lang.scope import Scope, symbol
+from ..lang.selector import BOUNDARY, Relation, Selector
+from ..spec.schema import Condition, Parameter, Spec, Text
 
 CHECK_POINTS = 256
 EXACT_TOLERANCE = 1e-6
@@ -64,7 +65,18 @@ class Term:
 
 @dataclass(frozen=True)
 class SymbolicProblem:
-    spec: Spec
+    """The spec with every expression parsed and checked: what the later stages read.
+
+    Nothing after this stage sees the `Spec`: the settings travel here, as
+    the contract's types.
+    """
+
+    name: str
+    description: str
+    domain: Domain
+    indexed: str | None
+    """The variable prefix of a `cube` domain (``x`` for ``x1 … xd``), else None."""
+    time_interval: tuple[float, float] | None
     variables: tuple[str, ...]
     spatial: tuple[str, ...]
     time: str | None
@@ -75,6 +87,14 @@ class SymbolicProblem:
     exact: dict[str, sympy.Expr]
     activation: sympy.Expr | None
     """The activation as an expression in `z`, or None for a built-in name."""
+    activation_name: str
+    """The built-in activation's name, or `custom`."""
+    hidden: tuple[int, ...]
+    learnable: tuple[Parameter, ...]
+    """The learnable PDE parameters with their starting (and true) values."""
+    reference: Path | None
+    training: TrainingSettings
+    output: OutputSettings
     warnings: tuple[SpecWarning, ...] = field(default=())
 
     @property
@@ -103,18 +123,19 @@ def build_problem(spec: Spec, check_exact: bool = True) -> SymbolicProblem:
     hidden = {**base, "parameters": (), "excluded": base["parameters"]}
     where_scope = Scope(**hidden, allow_unknowns=False, context="a selector")
     exact_scope = Scope(**hidden, allow_unknowns=False, context="`exact`")
-    geometry = geometry_of(spec.domain)
+    domain = domain_of(spec.domain)
+    geometry = geometry_of(domain)
 
     terms = [_equation(eq.name, eq.text, eq.weight, eq_scope) for eq in spec.equations]
     terms += [_condition(c, spec, cond_scope, where_scope, geometry, constants) for c in spec.conditions]
     _check_unknowns_used(spec, terms)
     exact = {name: parse_expr(text.text, exact_scope, text.loc) for name, text in spec.exact}
-    activation = None
-    if spec.model.activation not in ACTIVATION_NAMES:
-        z_scope = Scope(variables=("z",), spatial=("z",), allow_unknowns=False, context="`model.activation`")
-        activation = parse_expr(spec.model.activation, z_scope, spec.model.activation_loc)
     problem = SymbolicProblem(
-        spec=spec,
+        name=spec.name,
+        description=spec.description,
+        domain=domain,
+        indexed=getattr(spec.domain, "indexed", None),
+        time_interval=(spec.time.start, spec.time.end) if spec.time else None,
         variables=spec.variables,
         spatial=spec.spatial,
         time=base["time"],
@@ -123,7 +144,13 @@ def build_problem(spec: Spec, check_exact: bool = True) -> SymbolicProblem:
         parameters=base["parameters"],
         terms=tuple(terms),
         exact=exact,
-        activation=activation,
+        activation=spec.model.activation_expr,
+        activation_name="custom" if spec.model.activation_expr is not None else spec.model.activation,
+        hidden=spec.model.hidden,
+        learnable=spec.parameters,
+        reference=spec.reference.path if spec.reference else None,
+        training=spec.training,
+        output=spec.output,
     )
     if check_exact and exact:
         warnings = tuple(check_exact_solution(problem, geometry))
@@ -132,12 +159,15 @@ def build_problem(spec: Spec, check_exact: bool = True) -> SymbolicProblem:
 
 
 def _constants(spec: Spec) -> dict[str, sympy.Expr]:
-    values: dict[str, sympy.Expr] = {}
-    for c in spec.constants:
-        scope = Scope(constants=tuple(values), allow_unknowns=False, context=f"constant `{c.name}`")
-        expr = parse_expr(c.value.text, scope, c.value.loc)
-        values[c.name] = expr.xreplace({symbol(k): v for k, v in values.items()})
-    return values
+    """Each constant's value with earlier constants substituted (parsed once, by the spec reader)."""
+    return {c.name: c.expr for c in spec.constants}
+
+
+def domain_of(domain) -> Domain:
+    """The contract's domain for a spec's `Box` or `Ball`."""
+    if domain.shape == "ball":
+        return BallDomain(tuple(float(c) for c in domain.center), float(domain.radius))
+    return BoxDomain(tuple(float(b[0]) for b in domain.bounds), tuple(float(b[1]) for b in domain.bounds))
 
 
 def _equation(name: str, text: Text, weight: float, scope: Scope) -> Term:
@@ -215,7 +245,8 @@ def _support(clause, spec: Spec, geometry: Geometry, constants, on: Text) -> Sup
                     relations[0].loc if relations else on.loc,
                 )
             region = Support("boundary", relations=tuple(relations))
-    points = sample_support(region, spec, geometry, CHECK_POINTS * 8, np.random.default_rng(0), constants)[0]
+    interval = (spec.time.start, spec.time.end) if spec.time else None
+    points = sample_support(region, spec.variables, interval, geometry, CHECK_POINTS * 8, np.random.default_rng(0), constants)[0]
     if len(points) == 0:
         where = relations[0].loc if relations else on.loc
         raise SpecError(
@@ -253,23 +284,24 @@ def _holds(relation: Relation, env, n: int, constants) -> np.ndarray:
     }[relation.op]
 
 
-def sample_support(support: Support, spec: Spec, geometry: Geometry, n: int, rng, constants):
+def sample_support(support: Support, variables, time_interval, geometry: Geometry, n: int, rng, constants):
     """Points (with outward normals) of one clause, for checks: ``(X, normals)``.
 
-    Columns follow ``spec.variables``; rejected points are dropped, so fewer
-    than ``n`` may come back.
+    Columns follow ``variables`` (time last, over ``time_interval``);
+    rejected points are dropped, so fewer than ``n`` may come back.
     """
     if support.region == "initial":
         space, normals = geometry.sample_interior(n, rng), np.zeros((n, geometry.dim))
-        times = np.full((n, 1), spec.time.start)
+        times = np.full((n, 1), time_interval[0])
     else:
         if support.region == "face":
             space, normals = geometry.sample_face(support.axis, support.side, n, rng)
         else:
             space, normals = geometry.sample_boundary(n, rng)
-        times = spec.time.start + (spec.time.end - spec.time.start) * rng.random((n, 1)) if spec.time else None
+        t0, t1 = time_interval or (0.0, 0.0)
+        times = t0 + (t1 - t0) * rng.random((n, 1)) if time_interval else None
     X = np.hstack([space, times]) if times is not None else space
-    env = {symbol(v): X[:, i] for i, v in enumerate(spec.variables)}
+    env = {symbol(v): X[:, i] for i, v in enumerate(variables)}
     keep = np.ones(n, dtype=bool)
     for relation in support.relations:
         keep &= _holds(relation, env, n, constants)
@@ -316,9 +348,8 @@ def _check_unknowns_used(spec: Spec, terms: list[Term]) -> None:
 
 def check_exact_solution(problem: SymbolicProblem, geometry: Geometry) -> list[SpecWarning]:
     """Warn where `exact` does not satisfy an equation or condition."""
-    spec = problem.spec
-    params = {symbol(p.name): sympy.Float(p.true) for p in spec.parameters if p.true is not None}
-    if len(params) < len(spec.parameters) or set(problem.exact) != set(problem.unknowns):
+    params = {symbol(p.name): sympy.Float(p.true) for p in problem.learnable if p.true is not None}
+    if len(params) < len(problem.learnable) or set(problem.exact) != set(problem.unknowns):
         return []  # not everything is known: nothing to check
     variables = tuple(symbol(v) for v in problem.variables)
     spatial = tuple(symbol(v) for v in problem.spatial)
@@ -339,10 +370,14 @@ def check_exact_solution(problem: SymbolicProblem, geometry: Geometry) -> list[S
         if term.kind == "equation":
             space = geometry.sample_interior(CHECK_POINTS, rng)
             X, N = space, np.zeros_like(space)
-            if spec.time:
-                X = np.hstack([space, spec.time.start + (spec.time.end - spec.time.start) * rng.random((CHECK_POINTS, 1))])
+            if problem.time_interval:
+                t0, t1 = problem.time_interval
+                X = np.hstack([space, t0 + (t1 - t0) * rng.random((CHECK_POINTS, 1))])
         else:
-            samples = [sample_support(s, spec, geometry, CHECK_POINTS, rng, problem.constants) for s in term.supports]
+            samples = [
+                sample_support(s, problem.variables, problem.time_interval, geometry, CHECK_POINTS, rng, problem.constants)
+                for s in term.supports
+            ]
             X = np.vstack([x for x, _ in samples])
             N = np.vstack([n for _, n in samples])
         env = {v: X[:, i] for i, v in enumerate(variables)} | {n: N[:, i] for i, n in enumerate(normals)}
