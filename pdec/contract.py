@@ -12,7 +12,7 @@ Standard library only: standalone scripts carry this file inlined, and
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Callable, Mapping
 
 OPTIMIZER_NAMES = ("adam", "lbfgs", "adam+lbfgs", "engd", "kfac", "kfac*", "kfac2l")

@@ -24,7 +24,7 @@ from .. import __version__
 from ..contract import BallDomain
 from ..errors import PdecError
 from ..lang.numeric import evaluate
-from ..lang.nodes import Laplacian, NormalDerivative, expand_laplacians
+from ..lang.nodes import NormalDerivative
 from ..lang.printer import to_text
 from ..lang.scope import symbol
 from ..plan.graph import OperatorGraph, atom_need, derivative_atoms

@@ -6,7 +6,6 @@ import math
 import re
 from fractions import Fraction
 
-import lark
 import numpy as np
 import sympy
 from lark import Token, Transformer, v_args

@@ -1,9 +1,9 @@
 """YAML text → a validated `Spec`, with a located error for anything wrong.
 
-Each section has a small reader function; shared checks (types, ranges,
-names, unknown keys with "did you mean") live in `_Reader`. Numbers may be
-written as expressions of constants (``[0, 2*pi]``); those are parsed by the
-pdec grammar, never evaluated as Python.
+Each section has a small reader method; the checks they share (types,
+ranges, names, unknown keys with "did you mean", numbers written as
+expressions of constants) live in `values.ValueReader`, and `--set`
+overrides in `overrides`.
 """
 
 from __future__ import annotations
@@ -14,12 +14,10 @@ from dataclasses import fields
 from collections.abc import Sequence
 from pathlib import Path
 
-import sympy
 
 from ..errors import Loc, SpecError, did_you_mean
-from ..lang.numeric import constant_value
 from ..lang.parse import parse_expr
-from ..lang.scope import RESERVED, Scope, symbol
+from ..lang.scope import Scope, symbol
 from . import schema
 from .schema import (
     Ball,
@@ -37,19 +35,18 @@ from .schema import (
     TimeInterval,
     TrainingSettings,
 )
-from .yamlnodes import YMap, YNode, YScalar, YSeq, parse_yaml
+from .overrides import apply_override
+from .values import ValueReader, _article
+from .yamlnodes import YMap, YNode, YScalar, parse_yaml
 
 TOP_KEYS = (
     "name", "description", "domain", "time", "unknowns", "constants", "parameters",
     "equations", "conditions", "exact", "reference", "model", "training", "output",
 )  # fmt: skip
-NAME = re.compile(r"[A-Za-z][A-Za-z0-9]{0,31}")
-"""Variables and unknowns: no underscore, so that ``u_xy`` reads unambiguously."""
 CONSTANT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,31}")
 RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 MAX_DIM = 10_000
 MAX_POINTS = 10_000_000
-_FLOAT = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 
 
 def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> Spec:
@@ -86,41 +83,6 @@ def load_spec_text(
     return _Reader(file, base_dir or Path(".")).spec(root, default_name)
 
 
-def apply_override(root: YNode, override: str) -> YNode:
-    """``key.path=value`` set in the YAML tree (``value`` read as YAML: ``[32, 32]`` is a list)."""
-    where = Loc("--set", 1, 1, override)
-    key, sep, value = override.partition("=")
-    path = [k.strip() for k in key.split(".")]
-    if not sep or not all(path):
-        raise SpecError(f"override `{override}` must look like `key.path=value`", where)
-    node = parse_yaml(value, "--set") if value.strip() else None
-    if node is None:
-        raise SpecError(f"override `{override}` has no value", where)
-    node = _relocate(node, where.shifted(len(key) + 1))
-
-    def put(current: YNode | None, keys: list[str]) -> YNode:
-        if not keys:
-            return node
-        if current is not None and not isinstance(current, YMap):
-            raise SpecError(f"override `{override}`: `{keys[0]}` is inside a value that is not a mapping", where)
-        entries = dict(current.entries) if current else {}
-        key_locs = dict(current.key_locs) if current else {}
-        entries[keys[0]] = put(entries.get(keys[0]), keys[1:])
-        key_locs.setdefault(keys[0], where)
-        return YMap(entries, key_locs, current.loc if current else where)
-
-    return put(root, path)
-
-
-def _relocate(node: YNode, loc: Loc) -> YNode:
-    """Point every position of an override's value at the override itself."""
-    if isinstance(node, YScalar):
-        return YScalar(node.text, loc, node.quoted, node.is_null)
-    if isinstance(node, YSeq):
-        return YSeq(tuple(_relocate(i, loc) for i in node.items), loc)
-    return YMap({k: _relocate(v, loc) for k, v in node.entries.items()}, {k: loc for k in node.key_locs}, loc)
-
-
 _TRAINING_CHOICES = {
     "optimizer": schema.OPTIMIZER_NAMES,
     "weighting": schema.WEIGHTING_NAMES,
@@ -134,123 +96,9 @@ _TRAINING_CHOICES = {
 """`training` keys whose value is one of a fixed set of names."""
 
 
-class _Reader:
-    def __init__(self, file: str, base_dir: Path) -> None:
-        self.file = file
-        self.base_dir = base_dir
-        self.constant_values: dict[str, sympy.Expr] = {}
+class _Reader(ValueReader):
+    """One reader method per spec section."""
 
-    # -- generic checks --------------------------------------------------
-    def mapping(self, node: YNode, what: str, allowed: tuple[str, ...], required: tuple[str, ...] = ()) -> YMap:
-        if not isinstance(node, YMap):
-            raise SpecError(f"`{what}` must be a mapping ({_kind(node)} given)", node.loc)
-        for key, loc in node.key_locs.items():
-            if key not in allowed:
-                prefix = f"`{what}`" if what != "spec" else "the spec"
-                raise SpecError(
-                    f"unknown key `{key}` in {prefix}.{did_you_mean(key, allowed)} Valid keys: {', '.join(allowed)}",
-                    loc,
-                )
-        for key in required:
-            if key not in node.entries:
-                raise SpecError(f"`{what}` needs `{key}`", node.loc)
-        return node
-
-    def sequence(self, node: YNode, what: str) -> tuple[YNode, ...]:
-        if isinstance(node, YSeq):
-            return node.items
-        if isinstance(node, YScalar) and not node.is_null:
-            return (node,)
-        raise SpecError(f"`{what}` must be a list ({_kind(node)} given)", node.loc)
-
-    def string(self, node: YNode, what: str) -> str:
-        if not isinstance(node, YScalar) or node.is_null:
-            raise SpecError(f"`{what}` must be text ({_kind(node)} given)", node.loc)
-        return node.text
-
-    def text(self, node: YNode, what: str) -> Text:
-        value = self.string(node, what)
-        if not value.strip():
-            raise SpecError(f"`{what}` is empty", node.loc)
-        return Text(value, node.loc)
-
-    def name(self, node: YNode, what: str, pattern: re.Pattern = NAME) -> str:
-        value = self.string(node, what)
-        self.check_name(value, what, node.loc, pattern)
-        return value
-
-    def check_name(self, value: str, what: str, loc: Loc, pattern: re.Pattern = NAME) -> None:
-        if not pattern.fullmatch(value):
-            rule = "letters and digits" if pattern is NAME else "letters, digits and `_`"
-            raise SpecError(f"invalid {what} name `{value}`: use {rule}, starting with a letter (at most 32)", loc)
-        if value in RESERVED:
-            raise SpecError(f"`{value}` is a built-in name and cannot be used as {_article(what)} name", loc)
-
-    def number(self, node: YNode, what: str) -> float:
-        if not isinstance(node, YScalar) or node.is_null:
-            raise SpecError(f"`{what}` must be a number ({_kind(node)} given)", node.loc)
-        text = node.text.strip()
-        if _FLOAT.fullmatch(text):
-            value = float(text)
-        else:
-            scope = Scope(constants=tuple(self.constant_values), allow_unknowns=False, context=f"`{what}`")
-            try:
-                expr = parse_expr(text, scope, node.loc)
-            except SpecError as exc:
-                if exc.message.startswith("undefined name"):
-                    raise SpecError(f"`{what}` must be a number or an expression of constants: {exc.message}", exc.loc) from None
-                raise
-            value = self._evaluate(expr, what, node.loc)
-        if not math.isfinite(value):
-            raise SpecError(f"`{what}` must be finite, got {text}", node.loc)
-        return value
-
-    def _evaluate(self, expr: sympy.Expr, what: str, loc: Loc) -> float:
-        return constant_value(expr, self.constant_values, what, loc)
-
-    def integer(self, node: YNode, what: str, minimum: int = 0, maximum: int | None = None) -> int:
-        if not isinstance(node, YScalar) or not re.fullmatch(r"[+-]?\d+", node.text.strip()):
-            raise SpecError(f"`{what}` must be a whole number ({_describe(node)} given)", node.loc)
-        value = int(node.text)
-        if value < minimum or (maximum is not None and value > maximum):
-            bound = f"at least {minimum}" if maximum is None else f"between {minimum} and {maximum}"
-            raise SpecError(f"`{what}` must be {bound}, got {value}", node.loc)
-        return value
-
-    def choice(self, node: YNode, what: str, options: tuple[str, ...]) -> str:
-        value = self.string(node, what)
-        if value not in options:
-            raise SpecError(
-                f"invalid `{what}` `{value}`. Supported: {', '.join(options)}.{did_you_mean(value, options)}".rstrip("."),
-                node.loc,
-            )
-        return value
-
-    def boolean(self, node: YNode, what: str) -> bool:
-        value = self.string(node, what).lower()
-        if value in ("true", "yes", "on"):
-            return True
-        if value in ("false", "no", "off"):
-            return False
-        raise SpecError(f"`{what}` must be true or false", node.loc)
-
-    def interval(self, node: YNode, what: str) -> tuple[float, float]:
-        items = self.sequence(node, what)
-        if len(items) != 2:
-            raise SpecError(f"`{what}` must be an interval `[lo, hi]`", node.loc)
-        lo, hi = self.number(items[0], what), self.number(items[1], what)
-        if not lo < hi:
-            raise SpecError(f"`{what}` is empty or reversed: [{lo:g}, {hi:g}] needs lo < hi", node.loc)
-        return lo, hi
-
-    def path(self, node: YNode, what: str) -> Path:
-        value = self.string(node, what)
-        path = (self.base_dir / value).resolve()
-        if not path.is_file():
-            raise SpecError(f"`{what}`: no file `{value}` (looked in {self.base_dir or '.'})", node.loc)
-        return path
-
-    # -- sections --------------------------------------------------------
     def spec(self, root: YNode, default_name: str) -> Spec:
         root = self.mapping(root, "spec", TOP_KEYS, required=("domain", "unknowns", "equations"))
         e = root.entries
@@ -561,22 +409,6 @@ class _Reader:
 def _mentions_initial(node: YNode, time: str) -> bool:
     """Whether a selector fixes the time variable (to name the condition `ic…`)."""
     return isinstance(node, YScalar) and bool(re.search(rf"\b{time}\s*=", node.text))
-
-
-def _article(word: str) -> str:
-    return f"{'an' if word[0] in 'aeiou' else 'a'} {word}"
-
-
-def _kind(node: YNode) -> str:
-    if isinstance(node, YMap):
-        return "a mapping"
-    if isinstance(node, YSeq):
-        return "a list"
-    return "nothing" if node.is_null else "text"
-
-
-def _describe(node: YNode) -> str:
-    return f"`{node.text}`" if isinstance(node, YScalar) and not node.is_null else _kind(node)
 
 
 def _run_name(stem: str) -> str:

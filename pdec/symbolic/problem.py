@@ -19,11 +19,11 @@ import sympy
 from ..contract import BallDomain, BoxDomain, Domain, OutputSettings, TrainingSettings
 from ..errors import Loc, SpecError, SpecWarning
 from ..geometry import BoxGeometry, Geometry, geometry_of
-from ..lang.nodes import Laplacian, NormalDerivative, expand_laplacians, is_unknown
+from ..lang.nodes import NormalDerivative, expand_laplacians
 from ..lang.numeric import constant_value, evaluate
 from ..lang.parse import parse_equation, parse_expr, parse_selector
 from ..lang.scope import Scope, symbol
-from ..lang.selector import BOUNDARY, Relation, Selector
+from ..lang.selector import BOUNDARY, Relation
 from ..spec.schema import Condition, Parameter, Spec, Text
 
 CHECK_POINTS = 256
