@@ -1,7 +1,7 @@
 """NTK spectra of each loss term at initialization and at a run's checkpoints.
 
 ``K_kk = J_k J_kᵀ`` with ``J_k = ∂r_k/∂θ`` on a few hundred points per term
-(Wang, Yu & Perdikaris 2020, REFERENCES §6). A term whose eigenvalues sit
+(Wang, Yu & Perdikaris, "When and why PINNs fail to train", 2020). A term whose eigenvalues sit
 orders of magnitude below another's trains that much slower under gradient
 descent: the picture behind the NTK loss weights. `pdec ntk` writes the
 eigenvalues to ``ntk.npz`` and draws them in ``ntk.png``.

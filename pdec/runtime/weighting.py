@@ -13,7 +13,7 @@ A weighting is a class registered in `WEIGHTINGS` (name → class) with
 Weights multiply each term's mean square in the loss; the Gauss–Newton
 optimizers receive them too, so curvature is scaled consistently.
 
-The adaptive rules (REFERENCES §5–6), with ``L_k = mean(r_k²)`` unweighted:
+The adaptive rules, with ``L_k = mean(r_k²)`` unweighted:
 
 - ``inverse-dirichlet`` (Maddu et al. 2021): ``λ̂_k = max_t std(∇θ L_t) /
   std(∇θ L_k)``, then ``λ ← (1−α) λ + α λ̂`` with ``α = weighting_alpha``;
@@ -25,8 +25,8 @@ The adaptive rules (REFERENCES §5–6), with ``L_k = mean(r_k²)`` unweighted:
 - ``lra``, learning-rate annealing (Wang, Teng & Perdikaris 2021): the
   equations keep their spec weights; every other term gets
   ``λ̂_k = max|∇θ L_r| / mean|∇θ(λ_k L_k)|`` (``L_r`` the weighted sum of
-  the equations, ``λ_k`` the current weight; REFERENCES §6), moving average
-  as above. With the unweighted ``∇θ L_k`` instead, the weight of a term
+  the equations, ``λ_k`` the current weight: the gradient of the weighted
+  term), moving average as above. With the unweighted ``∇θ L_k`` instead, the weight of a term
   that is nearly satisfied grows without bound: on specs/helmholtz.yaml the
   boundary weight reached 3e7, the network stayed at zero and the error at
   1.0 (fixed weights: 0.21).
