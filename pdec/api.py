@@ -15,6 +15,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
+from .errors import PdecError
 from .plan.graph import OperatorGraph, plan
 from .spec.load import load_spec
 from .spec.schema import Spec
@@ -134,9 +135,12 @@ def solve(
     loaded = compiled.spec
     definition = load_problem(compiled.source, loaded.name)
     out_dir = Path(out or loaded.output.dir or Path("runs") / loaded.name)
-    out_dir.mkdir(parents=True, exist_ok=True)
     if loaded.path is not None:
-        write_atomic(out_dir / "spec.yaml", Path(loaded.path).read_bytes())
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            write_atomic(out_dir / "spec.yaml", Path(loaded.path).read_bytes())
+        except OSError as exc:
+            raise PdecError(f"cannot write the run directory {out_dir}: {exc.strerror or exc}") from None
     summary, problem = run(
         definition, out=out_dir, max_time=max_time, resume=resume, reporter=reporter, source_hash=source_hash(compiled.source)
     )

@@ -142,7 +142,11 @@ class _Emitter:
 
     def exact(self, unknown: str, expr: sympy.Expr) -> tuple[str, list[str]]:
         name = self.namer.function("exact", unknown)
-        return name, self._function(name, "X", f"exact {unknown}", self._fold(expr), self._variable_bindings())
+        expr = self._fold(expr)
+        if not expr.free_symbols:  # a constant solution: one value per point all the same
+            value = to_torch(expr, {})
+            return name, [f"def {name}(X):", f'    """exact {unknown}"""', f"    return torch.full_like(X[:, 0], {value})"]
+        return name, self._function(name, "X", f"exact {unknown}", expr, self._variable_bindings())
 
     def activation(self) -> tuple[str, list[str]]:
         z = symbol("z")

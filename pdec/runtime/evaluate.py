@@ -8,10 +8,13 @@ or scattered points (``X_test``, ``y_ref``).
 
 from __future__ import annotations
 
+import zipfile
+
 import numpy as np
 import torch
 
 from pdec.contract import BallDomain, OutputSettings, ProblemDef
+from pdec.errors import PdecError
 from pdec.geometry import geometry_of
 
 MAX_GRID_POINTS = 60_000
@@ -30,7 +33,13 @@ class Evaluator:
         self.inside: np.ndarray | None = None
         self.truth: dict[str, np.ndarray] = {}
         if definition.reference:
-            X = self._reference(definition.reference)
+            try:
+                X = self._reference(definition.reference)
+            except (OSError, ValueError, KeyError, IndexError, TypeError, zipfile.BadZipFile) as exc:
+                raise PdecError(
+                    f"the reference file {definition.reference} cannot be read as a grid or as points "
+                    f"(`X_test`, `y_ref`) of this problem's variables ({type(exc).__name__})"
+                ) from None
         else:
             X = self._points()
             if definition.exact:
@@ -90,11 +99,13 @@ class Evaluator:
         return torch.cat(parts).double().cpu().numpy()
 
     def rel_l2(self, prediction: np.ndarray) -> dict[str, float]:
-        """``‖u − u*‖ / ‖u*‖`` per unknown with a truth."""
+        """``‖u − u*‖ / ‖u*‖`` per unknown with a truth, over the points where the truth is finite
+        (an `exact` such as ``1/x`` is infinite on part of the boundary)."""
         errors = {}
         for j, u in enumerate(self.unknowns):
             if u in self.truth:
-                true = self.truth[u]
-                errors[u] = float(np.linalg.norm(prediction[:, j] - true) / max(np.linalg.norm(true), 1e-300))
+                finite = np.isfinite(self.truth[u])
+                true, guess = self.truth[u][finite], prediction[finite, j]
+                errors[u] = float(np.linalg.norm(guess - true) / max(np.linalg.norm(true), 1e-300))
         return errors
 

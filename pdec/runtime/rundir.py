@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pdec.errors import PdecError
+
 CHECKPOINT = re.compile(r"checkpoint-(\d{9})\.pt")
 
 
@@ -66,7 +68,12 @@ def load_checkpoint(path: Path) -> dict:
 class RunDir:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise PdecError(f"cannot create the run directory {self.path}: {exc.strerror or exc}") from None
+        if not os.access(self.path, os.W_OK):
+            raise PdecError(f"cannot write to the run directory {self.path}")
 
     @property
     def metrics_path(self) -> Path:

@@ -9,6 +9,7 @@ are sampled by rejection.
 from __future__ import annotations
 
 import math
+import zipfile
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,7 +68,7 @@ class Sampler:
         self._sobol = None
         if self.training.sampler == "sobol":
             self._sobol = torch.quasirandom.SobolEngine(self._n_inputs(), scramble=True, seed=seed)
-        self.data = {t.name: self._load_data(t) for t in definition.terms_of("data")}
+        self.data = {t.name: self._read_data(t) for t in definition.terms_of("data")}
 
     def _n_inputs(self) -> int:
         return self.geometry.dim + (1 if self.time else 0)
@@ -150,6 +151,15 @@ class Sampler:
         hi_pts[:, axis] = self.geometry.hi[axis]
         return Batch(self._tensor(lo_pts), partner=self._tensor(hi_pts))
 
+    def _read_data(self, term: Term) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+        try:
+            return self._load_data(term)
+        except (OSError, ValueError, KeyError, IndexError, TypeError, zipfile.BadZipFile) as exc:
+            raise PdecError(
+                f"the data file of condition `{term.name}` ({term.data.path}) cannot be read as a table of numbers "
+                f"with the columns it had when the spec was checked ({type(exc).__name__})"
+            ) from None
+
     def _load_data(self, term: Term) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
         """Observation points ``X`` (variable columns) and values (observed unknown columns)."""
         path, columns = term.data.path, term.data.columns
@@ -163,6 +173,8 @@ class Sampler:
         X = np.stack([table[mapping[v]] for v in self.definition.variables], axis=1)
         observed = [u for u in self.definition.unknowns if u in mapping]
         values = np.stack([table[mapping[u]] for u in observed], axis=1)
+        if not (np.isfinite(X).all() and np.isfinite(values).all()):
+            raise PdecError(f"the data file of condition `{term.name}` ({path}) has blank, text or non-finite cells")
         return self._tensor(X), self._tensor(values), observed
 
     def draw(self) -> dict[str, Batch]:
