@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -32,6 +33,8 @@ def test_standalone_matches_solve_without_pdec(tmp_path, small):
     blocker.mkdir()
     (blocker / "pdec.py").write_text("raise ImportError('standalone scripts must not import pdec')\n")
     env = {"PYTHONPATH": str(blocker), "PATH": "/usr/bin:/bin"}
+    # the same thread count as this process: float reductions differ between thread counts
+    env |= {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS") if k in os.environ}
     out = tmp_path / "script_run"
     done = subprocess.run(
         [sys.executable, str(script), "--steps", "8", "--out", str(out), "--json"],
