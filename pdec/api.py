@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from .errors import PdecError
+from .plan.auto import choose
 from .plan.graph import OperatorGraph, plan
 from .spec.load import load_spec
 from .spec.schema import Spec
@@ -50,7 +51,7 @@ def compile_spec(spec: str | Path | Spec, overrides: Sequence[str] = ()) -> Comp
         spec = load_spec(spec, overrides)
     elif overrides:
         raise TypeError("overrides apply to a spec file, not to a loaded `Spec`")
-    problem = build_problem(spec)
+    problem = choose(build_problem(spec))
     return Compiled(spec, problem, plan(problem))
 
 

@@ -45,13 +45,18 @@ class Points:
 
 @dataclass(frozen=True)
 class TrainingSettings:
-    optimizer: str = "adam"
-    steps: int = 2000
+    """The `training:` section. ``None`` (and the optimizer `auto`) leave the choice to
+    `pdec.plan.auto`, which the compiler runs before emitting: the runtime only ever
+    sees concrete values."""
+
+    optimizer: str = "auto"
+    steps: int | None = None
+    """Optimizer steps; None: until the loss stops falling (`patience`) or the time budget."""
     lr: float = 1e-3
     lr_decay: float = 1.0
     """Multiply the learning rate by this every `lr_decay_every` steps (Adam)."""
     lr_decay_every: int = 1000
-    points: Points = field(default_factory=Points)
+    points: Points | None = None
     sampler: str = "uniform"
     resample: int = 0
     """Draw new collocation points every this many steps; 0 keeps one fixed set."""
@@ -85,6 +90,8 @@ class TrainingSettings:
     """Adaptive loss weights: moving-average factor α of λ ← (1 − α) λ + α λ̂."""
     weighting_points: int = 256
     """NTK weights: points per term for the per-point gradient norms."""
+    patience: int | None = None
+    """Stop when the loss has not fallen by 1% in this many steps (0: never); None: chosen with the optimizer."""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -246,8 +253,8 @@ class ProblemDef:
     """An ``.npz`` of reference values, for problems with no closed form."""
     training: TrainingSettings = field(default_factory=TrainingSettings)
     output: OutputSettings = field(default_factory=OutputSettings)
-    source_hash: str = ""
-    """Identifies the emitted source (checkpoints refuse a different problem)."""
+    choice: str = ""
+    """What `auto` chose and why, in one line (empty when the spec chose everything)."""
 
     def term(self, name: str) -> Term:
         for t in self.terms:

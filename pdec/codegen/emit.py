@@ -280,6 +280,7 @@ class _Emitter:
             f"    reference={_literal(reference)},",
             f"    training={_literal(problem.training)},",
             f"    output={_literal(problem.output)},",
+            f"    choice={_literal(problem.choice)},",
             ")",
         ]
         return "\n".join(out).rstrip() + "\n"

@@ -34,6 +34,7 @@ RUNTIME_FILES = (
     "runtime/ntk.py",
     "runtime/weighting.py",
     "runtime/rundir.py",
+    "runtime/plateau.py",
     "runtime/trainer.py",
     "runtime/run.py",
 )

@@ -28,6 +28,9 @@ class RichReporter(Reporter):
         self.task = None
         self._last = None
 
+    def note(self, text: str) -> None:
+        self.console.print(text, highlight=False)
+
     def start(self, step: int, total: int) -> None:
         self.progress.start()
         self.task = self.progress.add_task(self.name, total=total, completed=step, rate="", loss="–", error="")

@@ -60,6 +60,7 @@ def run(
             "variables": list(definition.variables),
             "unknowns": list(definition.unknowns),
             "model": {"hidden": list(definition.hidden), "activation": definition.activation_name},
+            "choice": definition.choice,
             "training": training.to_dict(),
             "output": output.to_dict(),
             "device": str(device),
@@ -75,5 +76,7 @@ def run(
         extra_summary={"device": str(device), "dtype": training.dtype, "seed": seed, **(extra_summary or {})},
     )
     trainer = Trainer(problem, sampler, evaluator, run_dir, settings, training, reporter)
+    if definition.choice and reporter is not None:
+        reporter.note(definition.choice)
     summary = trainer.run()
     return summary, problem

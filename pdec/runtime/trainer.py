@@ -25,6 +25,7 @@ from pdec.errors import PdecError
 from pdec.runtime.evaluate import Evaluator
 from pdec.runtime.losses import term_losses, term_residuals
 from pdec.runtime.optimizers import is_second_order, make_optimizer, phase
+from pdec.runtime.plateau import Plateau
 from pdec.runtime.problem import Problem
 from pdec.runtime.rundir import RunDir
 from pdec.runtime.sampling import Sampler
@@ -49,6 +50,9 @@ class RunSettings:
 class Reporter:
     """Progress callbacks; the default prints nothing."""
 
+    def note(self, text: str) -> None:
+        """One line of information before training (what `auto` chose)."""
+
     def start(self, step: int, total: int) -> None: ...
 
     def log(self, record: dict) -> None: ...
@@ -58,6 +62,9 @@ class Reporter:
 
 class PrintReporter(Reporter):
     """Plain progress lines on stderr (standalone scripts, logs)."""
+
+    def note(self, text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
 
     def log(self, record: dict) -> None:
         error = " ".join(f"{u} {e:.3e}" for u, e in record.get("rel_l2", {}).items())
@@ -89,6 +96,7 @@ class Trainer:
         self.name = self.training.optimizer
         self.weights = {t.name: float(t.weight) for t in problem.definition.terms}
         self.weighting = make_weighting(training.weighting, problem, training, self.weights)
+        self.plateau = Plateau(training.patience or 0)
         self.params = list(problem.model.parameters()) + list(problem.parameters.values())
         self.step = 0
         self.elapsed_before = 0.0
@@ -155,6 +163,7 @@ class Trainer:
             "lr_scale": self.lr_scale,
             "weights": dict(self.weights),
             "weighting": self.weighting.state_dict(),
+            "plateau": self.plateau.state_dict(),
             "source_hash": self.settings.source_hash,
         }
 
@@ -175,6 +184,7 @@ class Trainer:
         self.lr_scale = state["lr_scale"]
         self.weights = dict(state["weights"])
         self.weighting.load_state_dict(state["weighting"])
+        self.plateau.load_state_dict(state["plateau"])
         self._phase = None
         self._ensure_optimizer()
         if state["phase"] == self._phase and state["optimizer"] is not None:
@@ -293,6 +303,13 @@ class Trainer:
                     or time.perf_counter() - self._last_checkpoint >= settings.checkpoint_seconds
                 ):
                     self._checkpoint()
+                if self.plateau.update(self.step, float(total)):
+                    message = f"stopped at step {self.step}: the loss fell by less than 1% in {self.plateau.patience} steps"
+                    if self.step % settings.log_every:
+                        record = self._record(time.perf_counter() - self._t0 + self.elapsed_before)
+                        self.run_dir.append_metrics(record)
+                        self.reporter.log(record)
+                    break
         finally:
             signal.signal(signal.SIGINT, previous)
         if status == "diverged":

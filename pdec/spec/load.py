@@ -84,7 +84,7 @@ def load_spec_text(
 
 
 _TRAINING_CHOICES = {
-    "optimizer": schema.OPTIMIZER_NAMES,
+    "optimizer": ("auto", *schema.OPTIMIZER_NAMES),
     "weighting": schema.WEIGHTING_NAMES,
     "dtype": schema.DTYPES,
     "device": schema.DEVICES,
@@ -373,7 +373,7 @@ class _Reader(ValueReader):
                     raise SpecError(f"`{what}` must be in [{low:g}, {high:g}), got {values[key]:g}", value.loc)
             elif key == "adaptive_damping":
                 values[key] = self.boolean(value, what)
-            elif key in ("steps", "resample", "laplacian_samples", "seed"):
+            elif key in ("steps", "resample", "laplacian_samples", "seed", "patience"):
                 values[key] = self.integer(value, what, 0, 2**31 - 1)
             else:  # lr_decay_every, log_every
                 values[key] = self.integer(value, what, 1, 2**31 - 1)

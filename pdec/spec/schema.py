@@ -141,7 +141,8 @@ class Reference:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    hidden: tuple[int, ...] = (64, 64, 64)
+    hidden: tuple[int, ...] | None = None
+    """Layer widths; None: chosen with the optimizer (`pdec.plan.auto`)."""
     activation: str = "tanh"
     """A built-in name (`ACTIVATION_NAMES`) or an expression in `z`."""
     activation_loc: Loc | None = None

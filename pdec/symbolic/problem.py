@@ -89,13 +89,16 @@ class SymbolicProblem:
     """The activation as an expression in `z`, or None for a built-in name."""
     activation_name: str
     """The built-in activation's name, or `custom`."""
-    hidden: tuple[int, ...]
+    hidden: tuple[int, ...] | None
+    """Layer widths; None until `pdec.plan.auto` chooses them."""
     learnable: tuple[Parameter, ...]
     """The learnable PDE parameters with their starting (and true) values."""
     reference: Path | None
     training: TrainingSettings
     output: OutputSettings
     warnings: tuple[SpecWarning, ...] = field(default=())
+    choice: str = ""
+    """What `pdec.plan.auto` chose, in one line."""
 
     @property
     def equations(self) -> tuple[Term, ...]:

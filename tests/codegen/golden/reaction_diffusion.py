@@ -94,6 +94,7 @@ PROBLEM = ProblemDef(
     parameters_true={},
     exact={},
     reference=None,
-    training=TrainingSettings(steps=100),
+    training=TrainingSettings(optimizer='adam', steps=100, points=Points(), patience=0),
     output=OutputSettings(),
+    choice='',
 )

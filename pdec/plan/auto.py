@@ -1,0 +1,83 @@
+"""`auto`: the training recipe pdec chooses where a spec leaves it open.
+
+A spec with no `training:` section (or `optimizer: auto`) is trained by a
+recipe chosen from the problem; every value the spec does give is kept. The
+compiler makes the choice (so the emitted problem, `resolved.json` and a
+standalone script all show concrete values), and states it in one line.
+
+Why these recipes (measured on one CPU thread; numbers in the spec headers
+and `benchmarks/README.md`):
+
+- **At most three inputs: ENGD on a small network.** Energy natural
+  gradient descent (Müller & Zeinhofer, ICML 2023) — the Gauss–Newton step
+  on all residuals with a line search — reaches relative L2 errors of
+  1e-5…1e-7 on the small Poisson, heat, biharmonic and beam problems in a
+  hundred steps, where Adam with 2000 steps stops at 1e-2…1. Its dense step
+  costs O(N D²) for N residuals and D parameters, so the network is kept
+  near 10³ parameters (tanh, two hidden layers of 32) and the points near
+  10³; with that, a step takes about a second.
+- **More inputs: L-BFGS** on the usual [64, 64, 64] network (the dense
+  Gauss–Newton step does not fit; on 5d Poisson L-BFGS led KFAC and ENGD
+  in a 60 s race).
+
+Runs chosen by `auto` stop when the loss has not fallen by 1% over
+`patience` steps (or at `--max-time`); an explicit optimizer keeps the old
+fixed defaults (2000 steps, [64, 64, 64], no plateau stop).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from ..contract import Points, TrainingSettings
+from ..symbolic.problem import SymbolicProblem
+
+MAX_INPUTS_FOR_ENGD = 3
+
+
+@dataclass(frozen=True)
+class Recipe:
+    optimizer: str
+    hidden: tuple[int, ...]
+    steps: int
+    points: Points
+    patience: int
+    why: str
+
+
+FIXED = Recipe("adam", (64, 64, 64), 2000, Points(2000, 500, 500), 0, "")
+"""What an explicitly named optimizer gets for the values the spec leaves out."""
+SMALL = Recipe("engd", (32, 32), 2000, Points(1000, 400, 400), 30, "at most 3 inputs: ENGD on a small network")
+LARGE = Recipe("lbfgs", (64, 64, 64), 20000, Points(2000, 500, 500), 500, "more than 3 inputs: L-BFGS")
+
+
+def recipe_for(problem: SymbolicProblem) -> Recipe:
+    """The recipe `auto` picks for ``problem``."""
+    return SMALL if len(problem.variables) <= MAX_INPUTS_FOR_ENGD else LARGE
+
+
+def choose(problem: SymbolicProblem) -> SymbolicProblem:
+    """``problem`` with every open training choice (and the network, if open) made."""
+    t = problem.training
+    auto = t.optimizer == "auto"
+    recipe = recipe_for(problem) if auto else dataclasses.replace(FIXED, optimizer=t.optimizer)
+    training = dataclasses.replace(
+        t,
+        optimizer=recipe.optimizer,
+        steps=recipe.steps if t.steps is None else t.steps,
+        points=recipe.points if t.points is None else t.points,
+        patience=recipe.patience if t.patience is None else t.patience,
+    )
+    hidden = recipe.hidden if problem.hidden is None else problem.hidden
+    choice = ""
+    if auto:
+        chosen = [f"optimizer {training.optimizer}"]
+        if problem.hidden is None:
+            chosen.append(f"network {list(hidden)}")
+        if t.steps is None:
+            chosen.append(f"up to {training.steps} steps")
+        if training.patience:
+            chosen.append(f"stop when the loss falls by < 1% in {training.patience} steps")
+        choice = f"auto ({recipe.why}): " + ", ".join(chosen)
+    return dataclasses.replace(problem, training=training, hidden=tuple(hidden), choice=choice)
