@@ -21,6 +21,8 @@ RUNTIME_FILES = (
     "taylor/operators.py",
     "taylor/activations.py",
     "taylor/streams.py",
+    "taylor/compiled.py",
+    "taylor/fused.py",
     "taylor/mlp.py",
     "geometry.py",
     "runtime/problem.py",
