@@ -20,6 +20,7 @@ RUNTIME_FILES = (
     "contract.py",
     "taylor/operators.py",
     "taylor/activations.py",
+    "taylor/rules.py",
     "taylor/streams.py",
     "taylor/compiled.py",
     "taylor/fused.py",

@@ -10,7 +10,7 @@ from fractions import Fraction
 import pytest
 
 from pdec.taylor import Laplacian, Partial, plan_streams
-from pdec.taylor.streams import _poly_mul
+from pdec.taylor.rules import _poly_mul
 
 X, Y, T = 0, 1, 2
 
