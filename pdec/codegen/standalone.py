@@ -22,6 +22,7 @@ RUNTIME_FILES = (
     "taylor/activations.py",
     "taylor/rules.py",
     "taylor/streams.py",
+    "taylor/record.py",
     "taylor/compiled.py",
     "taylor/fused.py",
     "taylor/mlp.py",

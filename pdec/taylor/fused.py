@@ -25,6 +25,7 @@ from torch.autograd.function import once_differentiable
 
 from .activations import ActivationFn
 from .compiled import _Compiled, _Quadratic
+from .record import LayerRecord
 
 class _Workspace:
     """Stream-sized buffers kept between fused calls.
@@ -72,9 +73,10 @@ class _FusedRun:
     c: _Compiled
     act: ActivationFn
     workspace: _Workspace
-    slots: list | None
+    records: list[LayerRecord] | None  # while recording: each layer's a and g
     needs_grad: bool
     rows: tuple[int, ...]  # streams the output layer computes
+    started: bool = False  # the forward ran (torch did not refuse the Function)
 
 
 CHUNK_BYTES = 4 << 20  # per array: a chunk of streams stays in the last-level cache
@@ -270,12 +272,13 @@ class _FusedSecondOrder(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, run: _FusedRun, X: Tensor, dirs: Tensor, *params: Tensor) -> Tensor:
+        run.started = True
         c, act, ws = run.c, run.act, run.workspace
         ws.tick()
         weights, biases = params[0::2], params[1::2]
         S, R, N = c.n_streams, c.n_first, X.shape[0]
         n_hidden = len(weights) - 1
-        keep = run.needs_grad or run.slots is not None
+        keep = run.needs_grad or run.records is not None
         widest = max(w.shape[0] for w in weights[:-1])
         tmp = ws.take((max(CHUNK_BYTES // X.element_size(), N * widest),), X)
         first_h0 = torch.addmm(biases[0], X, weights[0].T)
@@ -309,12 +312,11 @@ class _FusedSecondOrder(torch.autograd.Function):
         Z = torch.mm(As[-1].view(K * N, -1), weights[-1].T).view(K, N, -1)
         if 0 in rows:
             Z[rows.index(0)] += biases[-1]
-        if run.slots is not None:
+        if run.records is not None:
             zeros = X.new_zeros(S - 1 - R, N, X.shape[1])
             inputs = [torch.cat([X[None], dirs[:, None, :].expand(-1, N, -1), zeros])] + [a.clone() for a in As]
-            for slot, a in zip(run.slots, inputs):
-                if slot is not None:
-                    slot.save_input(a)
+            for record, a in zip(run.records, inputs):
+                record.a = a
         if run.needs_grad:
             ctx.save_for_backward(X, dirs, *params)
             ctx.run, ctx.V, ctx.Hs, ctx.As, ctx.Qss, ctx.jets, ctx.tmp = run, V, Hs, As, Qss, jets, tmp
@@ -341,12 +343,12 @@ class _FusedSecondOrder(torch.autograd.Function):
         ctx.V = ctx.Hs = ctx.As = ctx.Qss = ctx.jets = ctx.tmp = None
         need = ctx.needs_input_grad
         grads: list[Tensor | None] = [None] * len(params)
-        slots = run.slots or [None] * len(weights)
+        records = run.records
 
         # output layer: rows of the output-layer streams
         gZ = gZ.contiguous()
-        if slots[-1] is not None:
-            slots[-1].save_grad(gZ.clone())
+        if records is not None:
+            records[-1].g = gZ.clone()
         top = As.pop()
         if need[3 + 2 * n_hidden]:
             grads[2 * n_hidden] = gZ.view(K * N, -1).T @ top.view(K * N, -1)
@@ -370,11 +372,11 @@ class _FusedSecondOrder(torch.autograd.Function):
                 F, H2 = H[1 : R + 1], H[R + 1 :]
             else:
                 F, H2 = V[:, None, :], None
-            reduce_first = l == 0 and slots[0] is None
+            reduce_first = l == 0 and records is None
             summed = _fused_activation_backward(GA, jets.pop(), F, H2, Qss[l], c, tmp, first_zero, reduce_first)
             first_zero = False
-            if slots[l] is not None:
-                slots[l].save_grad(GA.clone())
+            if records is not None:
+                records[l].g = GA.clone()
             if l == 0:
                 break
             A_in = As.pop()

@@ -1,22 +1,24 @@
 """TaylorMLP: an MLP that evaluates every planned derivative in one forward pass.
 
-A Taylor-mode pass (REFERENCES §1) carries a stacked tensor ``Z[S, N, width]``
-of coefficient streams (``streams.py``). Linear layers apply their one weight
-matrix to all streams in one matmul, with the bias on the value stream only;
-an activation combines the streams with its derivatives at the value
-(Faà di Bruno). The network is thus a forward network with weights shared
+A Taylor-mode pass (Griewank & Walther 2008; Bettencourt, Johnson & Duvenaud
+2019) carries a stacked tensor ``Z[S, N, width]`` of coefficient streams
+(``streams.py``). Linear layers apply their one weight matrix to all streams
+in one matmul, with the bias on the value stream only; an activation
+combines the streams with its derivatives at the value (Faà di Bruno,
+``rules.py``). The network is thus a forward network with weights shared
 over streams, which is what KFAC for PINN losses exploits (Dangel, Müller &
-Zeinhofer 2024; ``kfac_record.py``).
+Zeinhofer 2024; ``record.py`` records each layer's streams and gradients).
 
 Two runtimes give the same numbers:
 
 * the *fused* runtime for plans of order ≤ 2 (value, first derivatives,
-  collapsed second-order streams such as the forward Laplacian): one
-  ``torch.autograd.Function`` for the whole network, with a hand-written
-  backward that updates its buffers in place and reuses them between calls,
-  so a training step allocates no stream-sized tensors after the first;
-* the *generic* runtime (any plan, orders ≤ 4): plain differentiable torch
-  operations, so it also supports double backward and ``torch.func``.
+  collapsed second-order streams such as the forward Laplacian), in
+  ``fused.py``: one ``torch.autograd.Function`` for the whole network, with a
+  hand-written backward that updates its buffers in place and reuses them
+  between calls, so a training step allocates no stream-sized tensors after
+  the first;
+* the *generic* runtime (any plan, orders ≤ 4), here: plain differentiable
+  torch operations, so it also supports double backward and ``torch.func``.
 
 Both exploit that the first-order streams after the first layer are ``W v``,
 constant over the points (one small matmul instead of ``R·N`` rows), and that
@@ -34,35 +36,25 @@ from .activations import ActivationFn, resolve_activation
 from .compiled import _combine, _Compiled, _directions
 from .fused import _FusedRun, _FusedSecondOrder, _Workspace
 from .operators import Operator
+from .record import LayerRecord, Recording
 from .streams import StreamPlan
 
 
 class TaylorLinear(nn.Linear):
-    """``nn.Linear`` that can also act on stacked streams ``[S, N, in]``.
-
-    ``kfac_slot`` is ``None`` except inside ``pdec.taylor.kfac_record.record``,
-    which sets it to an object that captures this layer's input streams and
-    output gradients; when it is ``None`` nothing is captured or hooked.
-    """
+    """``nn.Linear`` that can also act on stacked streams ``[S, N, in]``."""
 
     def __init__(self, in_features: int, out_features: int, *, dtype: torch.dtype, device=None) -> None:
         super().__init__(in_features, out_features, bias=True, dtype=dtype, device=device)
-        self.kfac_slot = None
 
-    def forward(self, x: Tensor) -> Tensor:
-        out = nn.functional.linear(x, self.weight, self.bias)
-        if self.kfac_slot is not None:
-            self.kfac_slot.capture(x, out)
-        return out
-
-    def forward_streams(self, z: Tensor, value_row: int | None = 0) -> Tensor:
+    def forward_streams(self, z: Tensor, value_row: int | None = 0, record: LayerRecord | None = None) -> Tensor:
         """``[S, N, in] -> [S, N, out]``: one matmul for all streams, bias on the
-        value stream (row ``value_row``; ``None`` when it is not among them)."""
+        value stream (row ``value_row``; ``None`` when it is not among them);
+        ``record`` (while recording) keeps ``z`` and the output gradient."""
         out = z.matmul(self.weight.T)
         if value_row is not None:
             out[value_row] += self.bias
-        if self.kfac_slot is not None:
-            self.kfac_slot.capture(z, out)
+        if record is not None:
+            record.capture(z, out)
         return out
 
 
@@ -70,7 +62,9 @@ class TaylorMLP(nn.Module):
     """A tanh (or other) MLP ``[N, n_in] -> [N, n_out]`` with a Taylor-mode pass.
 
     Weights are Glorot/Xavier-normal and biases zero, so ``torch.manual_seed``
-    fixes the initialisation; the output layer is linear.
+    fixes the initialisation; the output layer is linear. ``recorder`` is
+    ``None`` except inside ``record.record_passes``, which sets it to the
+    ``Recording`` that every pass started meanwhile reports to.
 
     >>> from pdec.taylor import Laplacian, Partial, plan_streams
     >>> net = TaylorMLP(2, [16, 16], 1)
@@ -103,6 +97,7 @@ class TaylorMLP(nn.Module):
         self.n_in, self.n_out = n_in, n_out
         self.activation = resolve_activation(activation)
         self.activation_name = activation if isinstance(activation, str) else getattr(activation, "__name__", "custom")
+        self.recorder: Recording | None = None
         self._workspace = _Workspace()
         self._compiled: dict[StreamPlan, _Compiled] = {}
 
@@ -112,9 +107,7 @@ class TaylorMLP(nn.Module):
 
     def forward(self, X: Tensor) -> Tensor:
         """Plain value pass, no streams."""
-        for layer in self.layers[:-1]:
-            X = self.activation(layer(X), 0)[0]
-        return self.layers[-1](X)
+        return self._value_pass(X, None if self.recorder is None else self.recorder.start_pass())
 
     def taylor(
         self,
@@ -133,9 +126,21 @@ class TaylorMLP(nn.Module):
         (Hutchinson 1990; Hu et al. 2024).
 
         ``fused=None`` uses the fused runtime when the plan has order ≤ 2 and
-        no ``torch.func`` transform is active; its backward is written by hand
-        and supports neither double backward (``create_graph``) nor a second
-        backward through the same graph. Pass ``fused=False`` for those.
+        it is safe, the generic one otherwise. The fused backward is written
+        by hand and supports neither double backward (``create_graph``) nor a
+        second backward through the same graph: pass ``fused=False`` for
+        those, or record inside ``record_passes(..., generic=True)``, which
+        makes ``None`` mean generic. Nor does it support ``torch.func``
+        transforms, and torch has no public way to ask whether one is active;
+        but ``torch.autograd.Function.apply`` refuses, with a RuntimeError
+        and before running its forward, a Function without ``setup_context``
+        inside a transform ("Extending torch.func with autograd.Function" in
+        the torch docs). So ``None`` tries the fused Function and, when it
+        was refused before its forward ran, runs the generic runtime on the
+        same seeds: nothing is checked on the default path, and ``model.taylor``
+        under ``torch.func.grad`` or ``jacrev`` works as before. ``fused=True``
+        insists: a plan of order > 2, a generic recording or a transform is
+        then an error. ``fused=False`` always runs the generic runtime.
         """
         if X.dim() != 2 or X.shape[1] != self.n_in:
             raise ValueError(f"expected X of shape [N, {self.n_in}], got {list(X.shape)}")
@@ -144,19 +149,24 @@ class TaylorMLP(nn.Module):
         compiled = self._compiled.get(plan)
         if compiled is None:
             compiled = self._compiled[plan] = _Compiled.from_plan(plan)
-        recording = any(layer.kfac_slot is not None for layer in self.layers)
-        rows = tuple(range(plan.n_streams)) if recording else compiled.needed
+        recorder = self.recorder
+        generic_only = recorder is not None and recorder.generic
+        if fused and plan.n_streams > 1 and (plan.max_order > 2 or generic_only):
+            raise ValueError(
+                "the fused runtime needs a plan of order ≤ 2"
+                + (" (and is off inside `record_passes(..., generic=True)`)" if generic_only else "")
+            )
+        records = None if recorder is None else recorder.start_pass()
+        rows = tuple(range(plan.n_streams)) if records is not None else compiled.needed
         if plan.n_streams == 1:
-            Z = self.forward(X).unsqueeze(0)
+            Z = self._value_pass(X, records).unsqueeze(0)
         else:
             dirs = _directions(plan, generator, X)
-            can_fuse = plan.max_order <= 2 and not torch._C._are_functorch_transforms_active()
-            if fused and not can_fuse:
-                raise ValueError("the fused runtime needs a plan of order ≤ 2 and no torch.func transform")
-            if can_fuse if fused is None else fused:
-                Z = self._taylor_fused(X, dirs, compiled, rows)
-            else:
-                Z = self._taylor_generic(X, dirs, compiled, rows)
+            Z = None
+            if (plan.max_order <= 2 and not generic_only) if fused is None else fused:
+                Z = self._taylor_fused(X, dirs, compiled, rows, records, may_refuse=fused is None)
+            if Z is None:
+                Z = self._taylor_generic(X, dirs, compiled, rows, records)
         row_of = {s: k for k, s in enumerate(rows)}
         return {op: _combine(Z, combo, row_of) for op, combo in compiled.outputs}
 
@@ -164,32 +174,62 @@ class TaylorMLP(nn.Module):
         """Free the stream buffers the fused runtime keeps between calls."""
         self._workspace.clear()
 
+    def _value_pass(self, X: Tensor, records: list[LayerRecord] | None) -> Tensor:
+        if records is None:
+            for layer in self.layers[:-1]:
+                X = self.activation(layer(X), 0)[0]
+            return self.layers[-1](X)
+        last = len(self.layers) - 1
+        for i, (layer, record) in enumerate(zip(self.layers, records)):
+            out = layer(X)
+            record.capture(X, out)
+            X = out if i == last else self.activation(out, 0)[0]
+        return X
+
     # -- generic runtime ---------------------------------------------------
 
-    def _taylor_generic(self, X: Tensor, dirs: Tensor, c: _Compiled, rows: tuple[int, ...]) -> Tensor:
+    def _taylor_generic(
+        self, X: Tensor, dirs: Tensor, c: _Compiled, rows: tuple[int, ...], records: list[LayerRecord] | None
+    ) -> Tensor:
         first = self.layers[0]
         N = X.shape[0]
-        if first.kfac_slot is not None:  # KFAC wants the full input streams of layer 1
+        records = records or [None] * len(self.layers)
+        if records[0] is not None:  # the records want the full input streams of layer 1
             zeros = X.new_zeros(c.n_streams - 1 - c.n_first, N, self.n_in)
-            h = list(first.forward_streams(torch.cat([X[None], dirs[:, None, :].expand(-1, N, -1), zeros])))
+            seeds = torch.cat([X[None], dirs[:, None, :].expand(-1, N, -1), zeros])
+            h = list(first.forward_streams(seeds, record=records[0]))
         else:
             V = dirs @ first.weight.T  # first-order streams: W v_r, constant over points
             h = [first(X), *V[:, None, :].unbind(0)] + [None] * (c.n_streams - 1 - c.n_first)
         Z = _activate_generic(h, c, self.activation)
-        for layer in self.layers[1:-1]:
-            Z = _activate_generic(list(layer.forward_streams(Z)), c, self.activation)
+        for layer, record in zip(self.layers[1:-1], records[1:-1]):
+            Z = _activate_generic(list(layer.forward_streams(Z, record=record)), c, self.activation)
         if len(rows) < c.n_streams:  # the output layer only on the streams the outputs read
             Z = Z[list(rows)]
-        return self.layers[-1].forward_streams(Z, rows.index(0) if 0 in rows else None)
+        return self.layers[-1].forward_streams(Z, rows.index(0) if 0 in rows else None, record=records[-1])
 
     # -- fused runtime -----------------------------------------------------
 
-    def _taylor_fused(self, X: Tensor, dirs: Tensor, c: _Compiled, rows: tuple[int, ...]) -> Tensor:
+    def _taylor_fused(
+        self,
+        X: Tensor,
+        dirs: Tensor,
+        c: _Compiled,
+        rows: tuple[int, ...],
+        records: list[LayerRecord] | None,
+        may_refuse: bool,
+    ) -> Tensor | None:
+        """The fused pass; ``None`` when torch refused the Function before its
+        forward ran (inside a ``torch.func`` transform) and ``may_refuse``."""
         params = [p for layer in self.layers for p in (layer.weight, layer.bias)]
-        slots = [layer.kfac_slot for layer in self.layers]
         needs_grad = torch.is_grad_enabled() and (X.requires_grad or any(p.requires_grad for p in params))
-        run = _FusedRun(c, self.activation, self._workspace, slots if any(slots) else None, needs_grad, rows)
-        return _FusedSecondOrder.apply(run, X, dirs, *params)
+        run = _FusedRun(c, self.activation, self._workspace, records, needs_grad, rows)
+        try:
+            return _FusedSecondOrder.apply(run, X, dirs, *params)
+        except RuntimeError:
+            if run.started or not may_refuse:
+                raise
+            return None
 
 
 # --------------------------------------------------------------------------
