@@ -8,9 +8,9 @@ kept between calls, so a training step allocates no stream-sized tensors
 after the first, and each activation step runs over chunks of streams that
 stay in cache. It gives the same numbers as the generic runtime in
 ``mlp.py`` (tested in ``tests/taylor/test_taylor_fused.py``) but supports
-neither double backward nor a second backward through the same graph, nor
-``torch.func`` transforms (``TaylorMLP.taylor`` falls back to the generic
-runtime for those).
+neither double backward nor a second backward through the same graph (the
+caller asks for the generic runtime then), nor ``torch.func`` transforms
+(torch refuses it inside one, and ``TaylorMLP.taylor`` falls back).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from torch.autograd.function import once_differentiable
 from .activations import ActivationFn
 from .compiled import _Compiled, _Quadratic
 from .record import LayerRecord
+
 
 class _Workspace:
     """Stream-sized buffers kept between fused calls.

@@ -125,22 +125,21 @@ class TaylorMLP(nn.Module):
         ``tr H`` with variance ``2 Σ_{i≠j} H_ij² / S`` per point and output
         (Hutchinson 1990; Hu et al. 2024).
 
-        ``fused=None`` uses the fused runtime when the plan has order ≤ 2 and
-        it is safe, the generic one otherwise. The fused backward is written
-        by hand and supports neither double backward (``create_graph``) nor a
-        second backward through the same graph: pass ``fused=False`` for
-        those, or record inside ``record_passes(..., generic=True)``, which
-        makes ``None`` mean generic. Nor does it support ``torch.func``
-        transforms, and torch has no public way to ask whether one is active;
-        but ``torch.autograd.Function.apply`` refuses, with a RuntimeError
-        and before running its forward, a Function without ``setup_context``
-        inside a transform ("Extending torch.func with autograd.Function" in
-        the torch docs). So ``None`` tries the fused Function and, when it
-        was refused before its forward ran, runs the generic runtime on the
-        same seeds: nothing is checked on the default path, and ``model.taylor``
-        under ``torch.func.grad`` or ``jacrev`` works as before. ``fused=True``
-        insists: a plan of order > 2, a generic recording or a transform is
-        then an error. ``fused=False`` always runs the generic runtime.
+        ``fused`` picks the runtime. ``None``: the fused one when the plan has
+        order ≤ 2, unless a ``record_passes(..., generic=True)`` block is open
+        or torch refuses it. Its backward is written by hand: no double
+        backward (``create_graph``), no second backward through the same
+        graph; pass ``fused=False`` for those. Nor does it support
+        ``torch.func`` transforms, and torch has no public query for an active
+        transform; but ``autograd.Function.apply`` refuses a Function without
+        ``setup_context`` inside one, raising before its forward runs
+        ("Extending torch.func with autograd.Function", torch docs). So
+        ``None`` tries the fused Function and, when it was refused before its
+        forward ran, runs the generic runtime on the same seeds: the default
+        path checks nothing, and ``model.taylor`` under ``torch.func.grad`` or
+        ``jacrev`` still works. ``True`` insists (a plan of order > 2, a
+        generic recording or a transform is an error); ``False`` always runs
+        the generic runtime.
         """
         if X.dim() != 2 or X.shape[1] != self.n_in:
             raise ValueError(f"expected X of shape [N, {self.n_in}], got {list(X.shape)}")
@@ -151,11 +150,11 @@ class TaylorMLP(nn.Module):
             compiled = self._compiled[plan] = _Compiled.from_plan(plan)
         recorder = self.recorder
         generic_only = recorder is not None and recorder.generic
-        if fused and plan.n_streams > 1 and (plan.max_order > 2 or generic_only):
-            raise ValueError(
-                "the fused runtime needs a plan of order ≤ 2"
-                + (" (and is off inside `record_passes(..., generic=True)`)" if generic_only else "")
-            )
+        if fused and plan.n_streams > 1:
+            if plan.max_order > 2:
+                raise ValueError("the fused runtime needs a plan of order ≤ 2")
+            if generic_only:
+                raise ValueError("the fused runtime is off inside `record_passes(..., generic=True)`")
         records = None if recorder is None else recorder.start_pass()
         rows = tuple(range(plan.n_streams)) if records is not None else compiled.needed
         if plan.n_streams == 1:
