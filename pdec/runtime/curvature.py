@@ -4,7 +4,7 @@ from the Taylor streams, products with them, steps and the line search.
 Loss ``L = Σ_k w_k/M_k ‖r_k‖²``. Stacking the scaled residuals
 ``r̃_k = c_k r_k`` with ``c_k = sqrt(w_k/M_k)`` gives ``L = ‖r̃‖²``; its
 Gauss–Newton matrix (of ``L/2``) is ``G = J̃ᵀJ̃`` and the (half) gradient
-``J̃ᵀ r̃`` (Müller & Zeinhofer 2023; REFERENCES §3).
+``J̃ᵀ r̃`` (Müller & Zeinhofer 2023).
 
 Why no ``torch.func.jacrev``: residual ``r_n`` of a point set depends only
 on point ``n`` of that point set's Taylor pass, in which every linear layer
@@ -14,8 +14,9 @@ the output-stream gradients ``g[s, n]``, and the Jacobian row of ``r_n`` for
 the layer's ``[W | b]`` is ``Σ_s g[s, n] a[s, n]ᵀ`` (Dangel, Müller &
 Zeinhofer 2024). A term whose residual concatenates several blocks over the
 same points (periodic pairs, data of several unknowns) takes one backward
-pass per block. Learnable PDE parameters get their Jacobian columns from
-autograd (double backward through the pointwise residual expression only).
+pass per block (``pdec.taylor.record`` tells which passes each reached).
+Learnable PDE parameters get their Jacobian columns from autograd (double
+backward through the pointwise residual expression only).
 
 The flat parameter layout: per linear layer ``[W | b]`` (``[out, in + 1]``,
 row-major), then the PDE parameters.
@@ -29,6 +30,8 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
+
+from pdec.taylor import Recording, record_passes
 
 GN_MAX_PARAMETERS = 10_000
 """ENGD builds the dense Gramian (or kernel): beyond this it refuses."""
@@ -50,71 +53,6 @@ def gn_one_thread():
         yield
     finally:
         torch.set_num_threads(threads)
-
-
-# ---------------------------------------------------------------------------
-# recording one record per Taylor pass
-
-
-@dataclass
-class GNPassLayer:
-    """One linear layer in one pass: ``a [S, N, in]`` and ``g [S, N, out]``."""
-
-    a: Tensor | None = None
-    g: Tensor | None = None
-
-
-class _GNPassSlot:
-    """Stands in ``TaylorLinear.kfac_slot`` (the protocol of
-    ``pdec.taylor.kfac_record``), but for one pass: the pass wrapper installs
-    fresh slots around every ``model.taylor`` call."""
-
-    def __init__(self, rec: GNPassLayer) -> None:
-        self.rec = rec
-
-    def save_input(self, a: Tensor) -> None:
-        self.rec.a = a.detach()
-
-    def save_grad(self, g: Tensor) -> None:
-        self.rec.g = g.detach()
-
-    def capture(self, a: Tensor, out: Tensor) -> None:
-        self.save_input(a if a.dim() == 3 else a.unsqueeze(0))
-        if out.requires_grad:
-            out.register_hook(lambda g: self.save_grad(g if g.dim() == 3 else g.unsqueeze(0)))
-
-
-@contextmanager
-def gn_record_passes(model):
-    """Every ``model.taylor`` call inside gets its own list of per-layer
-    records (appended to the yielded list); the generic runtime is used so the
-    graph can be backpropagated once per residual block."""
-    passes: list[list[GNPassLayer]] = []
-    original = model.taylor
-    layers = model.linear_layers()
-
-    def taylor(X, plan, generator=None, *, fused=None):
-        recs = [GNPassLayer() for _ in layers]
-        previous = [layer.kfac_slot for layer in layers]
-        for layer, r in zip(layers, recs):
-            layer.kfac_slot = _GNPassSlot(r)
-        try:
-            out = original(X, plan, generator, fused=False if plan.n_streams > 1 else None)
-        finally:
-            for layer, slot in zip(layers, previous):
-                layer.kfac_slot = slot
-        passes.append(recs)
-        return out
-
-    shadowed = model.__dict__.get("taylor")
-    model.taylor = taylor
-    try:
-        yield passes
-    finally:
-        if shadowed is None:
-            del model.taylor
-        else:
-            model.taylor = shadowed
 
 
 # ---------------------------------------------------------------------------
@@ -231,7 +169,7 @@ def gn_linearize(problem, residual_fn, weights: dict[str, float]) -> GNLineariza
     model = problem.model
     layers = model.linear_layers()
     pde = [p for p in problem.parameters.values()]
-    with gn_record_passes(model) as passes:
+    with record_passes(model, generic=True) as passes:  # generic: one backward per residual block
         residuals = residual_fn()
     anchor = layers[0].weight
     losses = {k: weights[k] * r.detach().square().mean() for k, r in residuals.items()}
@@ -253,7 +191,7 @@ def gn_linearize(problem, residual_fn, weights: dict[str, float]) -> GNLineariza
                     got = _backward_block(passes, r[lo:hi].sum(), anchor)
                 for p in got:
                     pieces = [
-                        (_with_bias(rec.a).to(torch.float64), rec.g.to(torch.float64)) for rec in passes[p]
+                        (rec.a_with_bias().to(torch.float64), rec.g.to(torch.float64)) for rec in passes[p]
                     ]
                     term.pieces.append(GNPiece(p, lo, pieces))
             if pde:
@@ -263,26 +201,11 @@ def gn_linearize(problem, residual_fn, weights: dict[str, float]) -> GNLineariza
     return GNLinearization(terms, total.detach(), losses, shapes, sum(p.numel() for p in pde))
 
 
-def _with_bias(a: Tensor) -> Tensor:
-    column = torch.zeros(*a.shape[:2], 1, dtype=a.dtype, device=a.device)
-    column[0] = 1
-    return torch.cat([a, column], dim=2)
-
-
-def _backward_block(passes, scalar: Tensor, anchor: Tensor) -> list[int]:
+def _backward_block(passes: Recording, scalar: Tensor, anchor: Tensor) -> list[int]:
     """Backpropagate ``scalar``; return the passes whose layers received gradients."""
-    for recs in passes:
-        for rec in recs:
-            rec.g = None
+    passes.clear_grads()
     torch.autograd.grad(scalar, [anchor], retain_graph=True, allow_unused=True)
-    got = []
-    for p, recs in enumerate(passes):
-        if recs[0].g is not None:
-            for rec in recs:  # a layer the pass never reached (cannot happen in an MLP)
-                if rec.g is None:
-                    rec.g = torch.zeros(*rec.a.shape[:2], 0)
-            got.append(p)
-    return got
+    return passes.with_grads()
 
 
 def _parameter_columns(r: Tensor, params: list[Tensor]) -> Tensor:

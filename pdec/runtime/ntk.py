@@ -1,11 +1,11 @@
 """Per-point parameter gradients of the residuals: NTK traces and NTK blocks.
 
 For a loss term with residuals ``r_k [M]``, the neural tangent kernel block
-is ``K_kk = J_k J_kᵀ`` with ``J_k = ∂r_k/∂θ`` (Wang, Yu & Perdikaris 2020,
-REFERENCES §6); its trace ``Tr K_kk = Σ_m ‖∂r_{k,m}/∂θ‖²`` drives the NTK
-loss weights. Rows of ``J_k`` come from ONE backward pass of ``Σ_m r_{k,m}``
-over the selected entries, using the KFAC recorder's view of each linear
-layer in a Taylor pass (``kfac_record.py``): with input streams
+is ``K_kk = J_k J_kᵀ`` with ``J_k = ∂r_k/∂θ`` (Wang, Yu & Perdikaris 2020);
+its trace ``Tr K_kk = Σ_m ‖∂r_{k,m}/∂θ‖²`` drives the NTK loss weights.
+Rows of ``J_k`` come from ONE backward pass of ``Σ_m r_{k,m}`` over the
+selected entries, using the recorded view of each linear layer in a Taylor
+pass (``pdec.taylor.record``, as for KFAC): with input streams
 ``a [S, N, in]`` and output-stream gradients ``g [S, N, out]``, a residual
 entry that depends only on point ``n`` has ``∂r_n/∂W = Σ_s g[s,n] a[s,n]ᵀ``
 (and ``∂r_n/∂b = g[0,n]``). No per-point loops, no full kernel.
@@ -22,33 +22,7 @@ from __future__ import annotations
 
 import torch
 
-
-class _NtkSlot:
-    """Records ONE pass through one linear layer, then hands the layer a fresh slot.
-
-    The fused Taylor runtime keeps the slot objects of a pass until its
-    backward, so one slot per pass ties each gradient to its own inputs.
-    """
-
-    def __init__(self, layer, log: list) -> None:
-        self.layer, self.log = layer, log
-        self.a = self.g = None
-
-    def save_input(self, a: torch.Tensor) -> None:
-        self.a = a.detach()
-        self.log.append(self)
-        self.layer.kfac_slot = _NtkSlot(self.layer, self.log)
-
-    def save_grad(self, g: torch.Tensor) -> None:
-        self.g = g.detach()
-
-    def capture(self, a: torch.Tensor, out: torch.Tensor) -> None:
-        self.save_input(a if a.dim() == 3 else a.unsqueeze(0))
-        if out.requires_grad:
-            out.register_hook(self._on_grad)
-
-    def _on_grad(self, g: torch.Tensor) -> None:
-        self.save_grad(g if g.dim() == 3 else g.unsqueeze(0))
+from pdec.taylor import Recording, record_passes
 
 
 def _entries_per_point(problem, name: str) -> int:
@@ -86,43 +60,34 @@ def ntk_jacobians(problem, residual_fn, n_points: int) -> dict[str, torch.Tensor
     (``W`` row-major then ``b``), the order of ``model.parameters()``.
     """
     model = problem.model
-    layers = model.linear_layers()
-    weights = [p for layer in layers for p in (layer.weight, layer.bias)]
-    previous = [layer.kfac_slot for layer in layers]
+    weights = [p for layer in model.linear_layers() for p in (layer.weight, layer.bias)]
     out: dict[str, torch.Tensor] = {}
-    try:
-        for group in term_groups(problem):
-            logs = [[] for _ in layers]
-            for layer, log in zip(layers, logs):
-                layer.kfac_slot = _NtkSlot(layer, log)
-            with torch.enable_grad():
-                residuals = residual_fn()
-            for layer, slot in zip(layers, previous):
-                layer.kfac_slot = slot
-            for name in (n for n in group if n in residuals):
-                r = residuals[name]
-                idx = select_entries(r.numel(), _entries_per_point(problem, name), n_points)
-                if not r.requires_grad:  # a residual that does not depend on the network
-                    out[name] = r.new_zeros(len(idx), sum(w.numel() for w in weights))
-                    continue
-                torch.autograd.grad(r[idx].sum(), weights, retain_graph=True, allow_unused=True)
-                out[name] = _rows(logs, idx)
-    finally:
-        for layer, slot in zip(layers, previous):
-            layer.kfac_slot = slot
+    for group in term_groups(problem):
+        with record_passes(model) as passes, torch.enable_grad():
+            residuals = residual_fn()
+        for name in (n for n in group if n in residuals):
+            r = residuals[name]
+            idx = select_entries(r.numel(), _entries_per_point(problem, name), n_points)
+            if not r.requires_grad:  # a residual that does not depend on the network
+                out[name] = r.new_zeros(len(idx), sum(w.numel() for w in weights))
+                continue
+            passes.clear_grads()  # the previous term's backward reached other passes
+            torch.autograd.grad(r[idx].sum(), weights, retain_graph=True, allow_unused=True)
+            out[name] = _rows(passes, idx)
     return out
 
 
-def _rows(logs: list[list[_NtkSlot]], idx: torch.Tensor) -> torch.Tensor:
+def _rows(passes: Recording, idx: torch.Tensor) -> torch.Tensor:
     """Rows ``idx`` of the per-point gradient, summed over the passes that got a
-    gradient in the last backward; those passes are marked as used."""
+    gradient in the last backward."""
+    got = passes.with_grads()
+    if not got:
+        raise RuntimeError("no gradient reached a linear layer; is the residual independent of the network?")
     blocks = []
-    for log in logs:  # one list of passes per layer
+    for li in range(passes.n_layers):
         total = None
-        for slot in log:
-            if slot.g is None or slot.a is None:
-                continue
-            a, g = slot.a, slot.g
+        for p in got:
+            a, g = passes[p][li].a, passes[p][li].g
             rows = idx[idx < a.shape[1]]
             a_r, g_r = a[:, rows], g[:, rows]
             gW = torch.einsum("smo,smi->moi", g_r, a_r).reshape(len(rows), -1)
@@ -130,9 +95,6 @@ def _rows(logs: list[list[_NtkSlot]], idx: torch.Tensor) -> torch.Tensor:
             if len(rows) < len(idx):
                 block = torch.cat([block, block.new_zeros(len(idx) - len(rows), block.shape[1])])
             total = block if total is None else total + block
-            slot.a = slot.g = None  # used: the next term's backward must not see it
-        if total is None:
-            raise RuntimeError("no gradient reached a linear layer; is the residual independent of the network?")
         blocks.append(total)
     return torch.cat(blocks, dim=1)
 

@@ -1,10 +1,13 @@
 """The Taylor-mode runtime: every derivative a spec needs in one forward pass.
 
 ``operators`` names what is needed, ``streams`` plans which Taylor
-coefficient streams carry it, ``mlp`` propagates them through an MLP,
-``activations`` supplies activation derivatives, ``kfac_record`` exposes the
-per-layer quantities KFAC needs. Imports only torch, numpy and the standard
-library, so emitted standalone scripts can inline it.
+coefficient streams carry it (``rules`` derives how each stream passes an
+activation), ``mlp`` propagates them through an MLP (``fused`` is its fast
+runtime for plans of order ≤ 2, ``compiled`` what both runtimes share),
+``activations`` supplies activation derivatives, ``record`` records the
+per-layer streams and gradients that curvature (ENGD, KFAC) and the NTK
+read. Imports only torch, numpy and the standard library, so emitted
+standalone scripts can inline it.
 """
 
 import importlib
@@ -17,9 +20,9 @@ from .streams import StreamPlan, plan_streams
 _LAZY = {
     "ACTIVATIONS": "activations",
     "ActivationFn": "activations",
-    "LayerRecord": "kfac_record",
-    "Recording": "kfac_record",
-    "record": "kfac_record",
+    "LayerRecord": "record",
+    "Recording": "record",
+    "record_passes": "record",
     "TaylorLinear": "mlp",
     "TaylorMLP": "mlp",
 }
@@ -45,5 +48,5 @@ __all__ = [
     "TaylorMLP",
     "canonical_name",
     "plan_streams",
-    "record",
+    "record_passes",
 ]

@@ -2,7 +2,8 @@
 
 A Taylor-mode pass needs, at every hidden unit, the derivatives
 ``σ(h), σ'(h), …, σ^(k)(h)`` of the activation at the value stream ``h``
-(Faà di Bruno, REFERENCES §1). Each activation here is one function
+(Faà di Bruno; Constantine & Savits 1996). Each activation here is one
+function
 
     fn(h: Tensor, order: int) -> list[Tensor]   # [σ, σ', …, σ^(order)]
 
@@ -10,7 +11,7 @@ written in terms of the value where that is cheaper than differentiating
 again (``tanh``: ``d = 1 - s²``; the logistic family: ``d = p(1 - p)``).
 Custom activations produced by the code generator from an expression in
 ``z`` follow exactly this protocol. ``order`` may be 0…4; the fused
-second-order runtime (``mlp.py``) asks for order 3, one more than its plans
+second-order runtime (``fused.py``) asks for order 3, one more than its plans
 need, for its hand-written backward pass.
 """
 

@@ -69,7 +69,9 @@ def canonical_name(unknown: str, op: Operator, variables: tuple[str, ...] | list
     """The name ``problem.derivatives(X)`` uses for ``op`` applied to ``unknown``.
 
     ``u``, ``d(u,x)``, ``d(u,x,x)``, ``d(u,x,y)``, ``laplacian(u)``,
-    ``laplacian(laplacian(u))`` (DESIGN.md, contracts).
+    ``laplacian(laplacian(u))``: the keys of ``D`` in a term's residual
+    ``residual(X, D, P, normals)`` (``pdec.contract.Term``), which the code
+    generator writes and ``Problem.derivatives`` fills.
     """
     if isinstance(op, Partial):
         if not op.index:

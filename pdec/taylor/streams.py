@@ -8,34 +8,30 @@ for one such polynomial ``q`` through the network, for every hidden unit
 ``z``; it is linear in ``q``, so streams of equal degree can be recombined.
 
 Propagating ``p(∂)`` through an activation (multivariate Faà di Bruno,
-REFERENCES §1) gives, with ``T`` the symmetric tensor of ``p``,
-
-    p(∂)σ(h) = σ'(h)·p(∂)h + Σ_λ σ^(m)(h) · c_λ · ⟨T, H_{b1} ⊗ … ⊗ H_{bm}⟩,
-
-summed over the partitions ``λ = (b1, …, bm)`` of ``k`` into ``m ≥ 2`` parts,
-``c_λ = k! / (Π b! Π mult!)`` set partitions of that shape, ``H_b`` the
-tensor of b-th derivatives of ``h``. Each contraction is the polarised form
-``(1/k!) Π_j (y_j·∇)^{b_j} p`` with the group-j monomials read as streams,
-and every slot of it lies in the space of ``(k - b_j)``-th partial
-derivatives of ``p`` (polarisation, Griewank, Utke & Walther 2000). So the
-streams needed are: the value, first-order streams along unit directions,
-and for every degree ``b ≥ 2`` a basis of the span of the targets of that
-degree and of all derivatives of higher targets down to degree ``b``.
+``rules.py``) needs, besides ``p(∂)h`` itself, contractions of the
+symmetric tensor of ``p`` whose every slot lies in the space of partial
+derivatives of ``p`` of lower degree (polarisation, Griewank, Utke & Walther
+2000). So the streams needed are: the value, first-order streams along unit
+directions, and for every degree ``b ≥ 2`` a basis of the span of the
+targets of that degree and of all derivatives of higher targets down to
+degree ``b``.
 
 The top-order coefficient of each operator is one stream, however many
 monomials ``p`` has (collapsed Taylor mode, Dangel, Siebert, Zeinhofer &
 Walther 2025): the Laplacian in D dimensions takes D + 2 streams (forward
 Laplacian, Li et al. 2023) instead of the 2D + 1 of one jet per direction.
-Pure directional jets along ``v`` are the special case ``p = (v·x)^k``; the
-biharmonic identity of REFERENCES §1 expresses the same polynomial as a
-combination of such powers (tested in ``tests/taylor``), but the derivative
-space of ``(Σ x_i²)²`` is smaller than that of the directional jets, so the
-plan carries ``D + D(D+1)/2 + D + 2`` streams rather than ``D² + D(D+1)/2 + D + 2``.
+Pure directional jets along ``v`` are the special case ``p = (v·x)^k``; a
+polarisation identity (the interpolation of Griewank, Utke & Walther 2000)
+writes the bilaplacian's polynomial as a combination of such powers (tested
+in ``tests/taylor``), but the derivative space of ``(Σ x_i²)²`` is smaller
+than that of the directional jets, so the plan carries
+``D + D(D+1)/2 + D + 2`` streams rather than ``D² + D(D+1)/2 + D + 2``.
 
 The randomized (Hutchinson) Laplacian gets ``samples`` pseudo-coordinates
 ``y_s = v_s·x`` whose first-order streams are seeded with Rademacher
 directions drawn at evaluation time, and one collapsed stream
-``(1/S) Σ_s y_s²`` (Hu et al. 2024; Shi et al. 2024).
+``(1/S) Σ_s y_s²``, an unbiased estimate of the trace (Hutchinson 1990;
+for PINNs Hu et al. 2024; Shi et al. 2024).
 
 Everything here is plain Python with exact rational arithmetic: a plan is
 built once per spec, compared, printed by ``pdec show``, and needs no torch.
@@ -43,16 +39,12 @@ built once per spec, compared, printed by ``pdec show``, and needs no torch.
 
 from __future__ import annotations
 
-import math
-from collections import defaultdict
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Iterable, Sequence
 
 from .operators import Laplacian, Operator, Partial
-
-Monomial = tuple[int, ...]  # sorted coordinate indices, one per differentiation
-Poly = dict[Monomial, Fraction]
+from .rules import Monomial, Poly, RuleTerm, _activation_rule, _poly_derivatives, _poly_mul, _PolyBasis
 
 MAX_PLAN_ORDER = 4
 
@@ -63,15 +55,6 @@ class RandomGroup:
 
     over: tuple[int, ...]
     samples: int
-
-
-@dataclass(frozen=True)
-class RuleTerm:
-    """``coef · σ^(m)(h) · Π_f Z[f]`` in the activation rule of a stream."""
-
-    m: int
-    coef: Fraction
-    factors: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -136,7 +119,7 @@ class StreamPlan:
 
 
 # --------------------------------------------------------------------------
-# polynomials
+# the polynomial of an operator
 
 
 def _operator_poly(op: Operator, pseudo: list[int]) -> Poly:
@@ -147,136 +130,6 @@ def _operator_poly(op: Operator, pseudo: list[int]) -> Poly:
         return {(c, c): Fraction(1, op.samples) for c in pseudo}
     square = {(i, i): Fraction(1) for i in op.over}
     return square if op.power == 1 else _poly_mul(square, square)
-
-
-def _poly_mul(a: Poly, b: Poly) -> Poly:
-    out: Poly = defaultdict(Fraction)
-    for ma, ca in a.items():
-        for mb, cb in b.items():
-            out[tuple(sorted(ma + mb))] += ca * cb
-    return _poly_clean(out)
-
-
-def _poly_clean(p: dict) -> dict:
-    return {m: c for m, c in p.items() if c != 0}
-
-
-def _mono_drop(m: Monomial, i: int) -> Monomial:
-    k = m.index(i)
-    return m[:k] + m[k + 1 :]
-
-
-def _poly_derivative(p: Poly, i: int) -> Poly:
-    out: Poly = defaultdict(Fraction)
-    for m, c in p.items():
-        n = m.count(i)
-        if n:
-            out[_mono_drop(m, i)] += c * n
-    return _poly_clean(out)
-
-
-def _poly_normalised(p: Poly) -> tuple[tuple[Monomial, Fraction], ...]:
-    """``p`` scaled so its leading coefficient is 1, as a hashable sorted tuple."""
-    lead = p[max(p)]
-    return tuple(sorted((m, c / lead) for m, c in p.items()))
-
-
-def _poly_derivatives(p: Poly, order: int) -> list[Poly]:
-    """All partial derivatives of ``p`` of the given order (non-zero, deduplicated)."""
-    level = {_poly_normalised(p): p}
-    for _ in range(order):
-        nxt: dict = {}
-        for q in level.values():
-            for i in sorted({i for m in q for i in m}):
-                d = _poly_derivative(q, i)
-                if d:
-                    key = _poly_normalised(d)
-                    nxt.setdefault(key, dict(key))
-        level = nxt
-    return list(level.values())
-
-
-def _poly_polarised(p: Poly, blocks: Sequence[int], ones: int) -> dict[tuple[Monomial, ...], Fraction]:
-    """``Π_j (y_j·∇)^{blocks[j]} (y_1·∇)^ones p`` as a polynomial in the groups ``y_j``.
-
-    The size-one blocks share one group (the last): they all contract with the
-    same first-order tensor, so only ``p(h, h, …)`` of that group is needed.
-    """
-    groups = len(blocks) + 1
-    state: dict[tuple[tuple[Monomial, ...], Monomial], Fraction] = {
-        ((),) * groups + (m,): c for m, c in p.items()
-    }
-    for g, times in [*enumerate(blocks), (groups - 1, ones)]:
-        for _ in range(times):
-            nxt: dict = defaultdict(Fraction)
-            for key, c in state.items():
-                xm = key[-1]
-                for i in set(xm):
-                    gm = list(key[:-1])
-                    gm[g] = tuple(sorted(gm[g] + (i,)))
-                    nxt[(*gm, _mono_drop(xm, i))] += c * xm.count(i)
-            state = nxt
-    return _poly_clean({key[:-1]: c for key, c in state.items()})
-
-
-def _int_partitions(k: int, largest: int | None = None) -> list[tuple[int, ...]]:
-    """Integer partitions of k, parts in non-increasing order."""
-    largest = k if largest is None else largest
-    if k == 0:
-        return [()]
-    return [(b, *rest) for b in range(min(k, largest), 0, -1) for rest in _int_partitions(k - b, b)]
-
-
-# --------------------------------------------------------------------------
-# exact linear algebra over the streams of one order
-
-
-class _PolyBasis:
-    """Echelon form of the stream polynomials of one order, with their stream ids."""
-
-    def __init__(self) -> None:
-        self.rows: dict[Monomial, tuple[Poly, dict[int, Fraction]]] = {}
-
-    def reduce(self, q: Poly) -> tuple[Poly, dict[int, Fraction]]:
-        """``q = Σ combo[s]·stream_s + remainder`` with no pivot in the remainder."""
-        rest = dict(q)
-        remainder: Poly = {}
-        combo: dict[int, Fraction] = defaultdict(Fraction)
-        while rest:
-            lead = max(rest)
-            c = rest.pop(lead)
-            if lead not in self.rows:
-                remainder[lead] = c
-                continue
-            row, row_combo = self.rows[lead]
-            for m, rc in row.items():
-                if m != lead:
-                    rest[m] = rest.get(m, Fraction(0)) - c * rc
-                    if rest[m] == 0:
-                        del rest[m]
-            for s, sc in row_combo.items():
-                combo[s] += c * sc
-        return remainder, _poly_clean(combo)
-
-    def add_if_new(self, q: Poly, stream_id: int) -> bool:
-        """Make ``q`` stream ``stream_id`` if it is not in the span yet."""
-        remainder, combo = self.reduce(q)
-        if not remainder:
-            return False
-        lead = max(remainder)
-        scale = remainder[lead]
-        row = {m: c / scale for m, c in remainder.items()}
-        row_combo = {stream_id: 1 / scale}
-        for s, c in combo.items():
-            row_combo[s] = -c / scale
-        self.rows[lead] = (row, row_combo)
-        return True
-
-    def express(self, q: Poly) -> dict[int, Fraction]:
-        remainder, combo = self.reduce(q)
-        if remainder:  # the derivative-closure argument guarantees membership
-            raise AssertionError(f"planner bug: {q} is not spanned by the planned streams")
-        return combo
 
 
 # --------------------------------------------------------------------------
@@ -373,41 +226,6 @@ def _preferred_basis(targets: list[Poly], derived: list[Poly]) -> list[Poly]:
     monomials = sorted({m for q in targets + derived for m in q})
     in_span = [{m: Fraction(1)} for m in monomials if not span.reduce({m: Fraction(1)})[0]]
     return targets + in_span + derived
-
-
-def _activation_rule(p: Poly, express, first_id: dict[int, int]) -> tuple[RuleTerm, ...]:
-    """The Faà di Bruno terms of ``p(∂)σ(h)`` beyond ``σ'·p(∂)h`` (module docstring)."""
-    k = len(next(iter(p)))
-    terms: dict[tuple[int, tuple[int, ...]], Fraction] = defaultdict(Fraction)
-    for shape in _int_partitions(k):
-        if len(shape) < 2:
-            continue
-        big = [b for b in shape if b >= 2]
-        ones = len(shape) - len(big)
-        count = math.factorial(k)
-        for b in shape:
-            count //= math.factorial(b)
-        for b in set(shape):
-            count //= math.factorial(shape.count(b))
-        scale = Fraction(count, math.factorial(k))
-        polar = _poly_polarised(p, big, ones)
-        # Read group by group: the coefficient polynomial of each group, for
-        # fixed monomials in the other groups, lies in the span of the streams
-        # of that order, so it becomes a combination of stream ids.
-        partial: dict[tuple, Fraction] = {(key, ()): c * scale for key, c in polar.items()}
-        for g in range(len(big)):
-            collected: dict[tuple, Poly] = defaultdict(dict)
-            for (key, ids), c in partial.items():
-                rest = key[:g] + ((),) + key[g + 1 :]
-                collected[(rest, ids)][key[g]] = c
-            partial = defaultdict(Fraction)
-            for (rest, ids), q in collected.items():
-                for sid, c in express(q).items():
-                    partial[(rest, ids + (sid,))] += c
-        for (key, ids), c in partial.items():
-            factors = tuple(sorted(ids + tuple(first_id[i] for i in key[-1])))
-            terms[(len(shape), factors)] += c
-    return tuple(RuleTerm(m, c, f) for (m, f), c in sorted(terms.items()) if c != 0)
 
 
 # --------------------------------------------------------------------------

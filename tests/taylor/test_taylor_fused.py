@@ -149,6 +149,10 @@ def test_torch_func_transforms_use_the_generic_runtime():
     x = X.clone().requires_grad_(True)
     (grad_fused,) = torch.autograd.grad(net.taylor(x, plan, fused=True)[op].sum(), x)
     assert rel_err(grad_fused, grad_func) < TOL
+    with pytest.raises(RuntimeError):  # fused=True insists, and torch refuses it under a transform
+        torch.func.grad(lambda x: net.taylor(x, plan, fused=True)[op].sum())(X)
+    (after,) = torch.autograd.grad(net.taylor(x, plan)[op].sum(), x)  # the refusal left nothing behind
+    assert torch.equal(after, grad_fused)
 
 
 def test_fused_refuses_higher_order_plans():

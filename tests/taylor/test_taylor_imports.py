@@ -12,7 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 TAYLOR = ROOT / "pdec" / "taylor"
-FILES = ["operators.py", "activations.py", "streams.py", "mlp.py", "kfac_record.py"]
+FILES = ["operators.py", "activations.py", "rules.py", "streams.py", "record.py", "compiled.py", "fused.py", "mlp.py"]
 ALLOWED = {"torch", "numpy", *sys.stdlib_module_names}
 
 

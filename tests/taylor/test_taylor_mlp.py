@@ -72,7 +72,8 @@ def _directional(net, X, v, order):
 @pytest.mark.parametrize("case", **by_id([c for c in NETWORKS if c["n_in"] >= 2][:4]))
 def test_bilaplacian_identity_on_a_network(case):
     """Δ²u = (1-(D-1)/3) Σ_i ∂⁴_{e_i}u + 1/6 Σ_{i<j}[∂⁴_{e_i+e_j}u + ∂⁴_{e_i-e_j}u]
-    (REFERENCES §1), with the directional derivatives from nested jvp."""
+    (polarisation, cf. Griewank, Utke & Walther 2000), with the directional
+    derivatives from nested jvp."""
     net, X = make_net(case), make_points(case)
     D = case["n_in"]
     e = torch.eye(D, dtype=X.dtype)

@@ -10,7 +10,7 @@ from fractions import Fraction
 import pytest
 
 from pdec.taylor import Laplacian, Partial, plan_streams
-from pdec.taylor.streams import _poly_mul
+from pdec.taylor.rules import _poly_mul
 
 X, Y, T = 0, 1, 2
 
@@ -102,7 +102,8 @@ def test_rules_refer_only_to_earlier_streams():
 
 @pytest.mark.parametrize("d", [1, 2, 3, 4, 5, 6])
 def test_biharmonic_polarisation_identity(d):
-    """REFERENCES §1: Δ² = (1-(D-1)/3) Σ ∂⁴_{e_i} + 1/6 Σ_{i<j} [∂⁴_{e_i+e_j} + ∂⁴_{e_i-e_j}],
+    """Δ² = (1-(D-1)/3) Σ ∂⁴_{e_i} + 1/6 Σ_{i<j} [∂⁴_{e_i+e_j} + ∂⁴_{e_i-e_j}] (polarisation,
+    cf. the interpolation of Griewank, Utke & Walther 2000),
     as an identity of the polynomials p(∂) (exact rationals); the same identity
     on a network is checked in test_taylor_mlp.py."""
     one = Fraction(1)
