@@ -34,6 +34,8 @@ from ..contract import Points, TrainingSettings
 from ..symbolic.problem import SymbolicProblem
 
 MAX_INPUTS_FOR_ENGD = 3
+ENGD_MAX_PARAMETERS = 3000
+"""Above this, one dense Gauss–Newton step takes many seconds on one core."""
 
 
 @dataclass(frozen=True)
@@ -52,9 +54,20 @@ SMALL = Recipe("engd", (32, 32), 2000, Points(1000, 400, 400), 30, "at most 3 in
 LARGE = Recipe("lbfgs", (64, 64, 64), 20000, Points(2000, 500, 500), 500, "more than 3 inputs: L-BFGS")
 
 
+def n_parameters(n_in: int, hidden: tuple[int, ...], n_out: int) -> int:
+    sizes = (n_in, *hidden, n_out)
+    return sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
+
+
 def recipe_for(problem: SymbolicProblem) -> Recipe:
-    """The recipe `auto` picks for ``problem``."""
-    return SMALL if len(problem.variables) <= MAX_INPUTS_FOR_ENGD else LARGE
+    """The recipe `auto` picks for ``problem`` (and for the network the spec gives, if any)."""
+    if len(problem.variables) > MAX_INPUTS_FOR_ENGD:
+        return LARGE
+    if problem.hidden is not None:
+        D = n_parameters(len(problem.variables), problem.hidden, len(problem.unknowns)) + len(problem.learnable)
+        if D > ENGD_MAX_PARAMETERS:
+            return dataclasses.replace(LARGE, why=f"the spec's network has {D} parameters, too many for ENGD's dense step")
+    return SMALL
 
 
 def choose(problem: SymbolicProblem) -> SymbolicProblem:

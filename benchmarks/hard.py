@@ -1,0 +1,145 @@
+"""What `pdec solve SPEC` gives a user: every spec with an exact or reference solution,
+trained with no training section (`auto`) and, for the hard benchmarks, also with
+the spec's own section.
+
+Each run is `pdec solve` in a fresh process, one thread, pinned to one core
+(`taskset`), with a wall-clock budget: `--max-time 600` for the hard problems
+and 180 for the rest (override with `--max-time`). `--jobs 2` runs two problems
+at once, one per core. Prints a table (spec, mode, relative L2 per unknown,
+steps, time, what `auto` chose) beside the best published number, and writes
+`hard.json` into `--out`.
+
+    python benchmarks/hard.py                                  # everything (about 90 min at --jobs 2)
+    python benchmarks/hard.py --only poisson2d heat --mode auto --max-time 60
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import queue
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+HARD = ("burgers", "allen_cahn", "wave1d", "advection", "helmholtz", "kovasznay", "poisson10d")
+PUBLISHED = {
+    "burgers": "4e-5 (PirateNet + SOAP, 2025)",
+    "allen_cahn": "3.5e-6 (PirateNet + SOAP); 1.9e-6 (Fourier + SSBroyden, 2025)",
+    "wave1d": "2.9e-5",
+    "helmholtz": "1.5e-3 (learning-rate annealing, 2021)",
+    "poisson2d": "1.2e-7 (ENGD, KFAC paper: RMSE 6.2e-8)",
+}
+TARGET = {
+    "burgers": 1e-4, "allen_cahn": 1e-3, "wave1d": 1e-3, "advection": 1e-3,
+    "helmholtz": 1e-4, "kovasznay": 1e-4, "poisson10d": 1e-3,
+}  # fmt: skip
+SMALL_TARGET = 1e-4
+"""Every other spec with an exact solution and at most 3 variables, within 3 minutes."""
+
+
+def specs_with_truth() -> list[str]:
+    names = []
+    for path in sorted((ROOT / "specs").glob("*.yaml")):
+        text = path.read_text(encoding="utf-8")
+        if "\nexact:" in text or "\nreference:" in text:
+            names.append(path.stem)
+    return names
+
+
+def run_one(name: str, mode: str, budget: float, core: int, out: Path, threads: int) -> dict:
+    run_dir = out / f"{name}-{mode}"
+    cmd = [sys.executable, "-m", "pdec", "solve", str(ROOT / "specs" / f"{name}.yaml"), "--out", str(run_dir),
+           "--max-time", str(budget), "--json", "-q", "--set", "output.plots=false"]  # fmt: skip
+    if mode == "auto":
+        cmd += ["--set", "training={}"]  # the section as if the spec had none
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    if sys.platform.startswith("linux"):
+        cmd = ["taskset", "-c", str(core)] + cmd
+    load = os.getloadavg()[0]
+    t0 = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
+    row = {"spec": name, "mode": mode, "budget_s": budget, "load": round(load, 2), "wall_s": round(time.perf_counter() - t0, 1)}
+    if done.returncode not in (0, 130):
+        row["error"] = (done.stderr.strip().splitlines() or ["?"])[-1]
+        return row
+    summary = json.loads(done.stdout)
+    resolved = json.loads((run_dir / "resolved.json").read_text())
+    row |= {
+        "rel_l2": summary.get("rel_l2", {}),
+        "steps": summary["steps"],
+        "time_s": summary["wall_time_s"],
+        "status": summary["status"],
+        "optimizer": summary["optimizer"],
+        "choice": resolved.get("choice", ""),
+        "hidden": resolved["model"]["hidden"],
+    }
+    return row
+
+
+def table(rows: list[dict]) -> str:
+    lines = [
+        "| spec | mode | rel. L2 | steps | time (s) | status | target | best published | what ran |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['spec']} | {r['mode']} | error: {r['error']} | | | | | | |")
+            continue
+        errors = ", ".join(f"{u} {e:.1e}" for u, e in r["rel_l2"].items())
+        target = TARGET.get(r["spec"], SMALL_TARGET)
+        worst = max(r["rel_l2"].values(), default=float("nan"))
+        verdict = "met" if worst <= target else f"missed ×{worst / target:.0f}"
+        what = f"{r['optimizer']} {r['hidden']}"
+        lines.append(
+            f"| {r['spec']} | {r['mode']} | {errors} | {r['steps']} | {r['time_s']:.0f} | {r['status']} "
+            f"| {target:.0e} ({verdict}) | {PUBLISHED.get(r['spec'], '')} | {what} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--only", nargs="+", metavar="NAME", help="spec names (file stems)")
+    p.add_argument("--mode", choices=("auto", "own", "both"), default="both",
+                   help="auto: no training section; own: the spec's section (hard problems only with `both`)")  # fmt: skip
+    p.add_argument("--max-time", type=float, help="budget per run in seconds (default 600 hard, 180 others)")
+    p.add_argument("--jobs", type=int, default=2, help="runs at once, each pinned to its own core")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-hard")
+    args = p.parse_args(argv)
+    names = args.only or specs_with_truth()
+    todo = []
+    for name in names:
+        modes = ["auto", "own"] if args.mode == "both" and name in HARD else ["own" if args.mode == "own" else "auto"]
+        budget = args.max_time or (600.0 if name in HARD else 180.0)
+        todo += [(name, mode, budget) for mode in modes]
+    todo.sort(key=lambda t: -t[2])  # long runs first: the two cores stay busy
+    args.out.mkdir(parents=True, exist_ok=True)
+    cores: queue.Queue[int] = queue.Queue()
+    for core in range(args.jobs):
+        cores.put(core)
+
+    def pinned(name: str, mode: str, budget: float) -> dict:
+        core = cores.get()  # a free core: never two runs on one
+        try:
+            row = run_one(name, mode, budget, core, args.out, args.threads)
+        finally:
+            cores.put(core)
+        print(json.dumps(row), flush=True)
+        return row
+
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        rows = list(pool.map(lambda t: pinned(*t), todo))
+    rows.sort(key=lambda r: (r["spec"], r["mode"]))
+    (args.out / "hard.json").write_text(json.dumps(rows, indent=2) + "\n")
+    print(table(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
