@@ -33,6 +33,7 @@ RUNTIME_FILES = (
     "runtime/evaluate.py",
     "runtime/optimizers.py",
     "runtime/curvature.py",
+    "runtime/linesearch.py",
     "runtime/engd.py",
     "runtime/kfac.py",
     "runtime/ntk.py",

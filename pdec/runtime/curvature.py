@@ -1,10 +1,12 @@
-"""Gauss–Newton pieces shared by ENGD and KFAC: per-residual Jacobians read
-from the Taylor streams, products with them, steps and the line search.
+"""The Gauss–Newton linearization shared by ENGD and KFAC: per-residual
+Jacobians read from the Taylor streams and products with them (steps and
+the line search are in ``linesearch.py``).
 
 Loss ``L = Σ_k w_k/M_k ‖r_k‖²``. Stacking the scaled residuals
 ``r̃_k = c_k r_k`` with ``c_k = sqrt(w_k/M_k)`` gives ``L = ‖r̃‖²``; its
 Gauss–Newton matrix (of ``L/2``) is ``G = J̃ᵀJ̃`` and the (half) gradient
-``J̃ᵀ r̃`` (Müller & Zeinhofer 2023).
+``J̃ᵀ r̃``; for a PINN loss this ``G`` is the Gramian of energy natural
+gradient descent (Müller & Zeinhofer 2023).
 
 Why no ``torch.func.jacrev``: residual ``r_n`` of a point set depends only
 on point ``n`` of that point set's Taylor pass, in which every linear layer
@@ -32,11 +34,6 @@ import torch
 from torch import Tensor
 
 from pdec.taylor import Recording, record_passes
-
-GN_MAX_PARAMETERS = 10_000
-"""ENGD builds the dense Gramian (or kernel): beyond this it refuses."""
-GN_GRID = tuple(0.5**k for k in range(31))
-"""Line-search step sizes 2^0 … 2^-30 (Müller & Zeinhofer 2023)."""
 
 
 @contextmanager
@@ -222,90 +219,3 @@ def _parameter_columns(r: Tensor, params: list[Tensor]) -> Tensor:
             (col,) = torch.autograd.grad(v[j], [u], retain_graph=True, allow_unused=True)
             cols.append((col if col is not None else torch.zeros_like(r)).reshape(-1, 1))
     return torch.cat(cols, dim=1).detach().to(torch.float64)
-
-
-# ---------------------------------------------------------------------------
-# flat vectors, updates and the line search
-
-
-def gn_flatten(vs: list[Tensor], vp: Tensor) -> Tensor:
-    return torch.cat([v.reshape(-1) for v in vs] + [vp.reshape(-1)])
-
-
-def gn_unflatten(x: Tensor, shapes: list[tuple[int, int]], n_pde: int) -> tuple[list[Tensor], Tensor]:
-    vs, start = [], 0
-    for o, i in shapes:
-        vs.append(x[start : start + o * i].reshape(o, i))
-        start += o * i
-    return vs, x[start : start + n_pde]
-
-
-def gn_parameters(problem) -> list[Tensor]:
-    """The trained tensors in the flat order: per layer W, b; then PDE parameters."""
-    out = []
-    for layer in problem.model.linear_layers():
-        out += [layer.weight, layer.bias]
-    return out + list(problem.parameters.values())
-
-
-def gn_save(problem) -> list[Tensor]:
-    """Copies of the trained tensors, for `gn_restore` after trial steps."""
-    return [p.detach().clone() for p in gn_parameters(problem)]
-
-
-@torch.no_grad()
-def gn_restore(problem, saved: list[Tensor]) -> None:
-    for p, s in zip(gn_parameters(problem), saved):
-        p.copy_(s)
-
-
-@torch.no_grad()
-def gn_apply(problem, vs: list[Tensor], vp: Tensor, scale: float = 1.0) -> None:
-    """``θ += scale · v`` (v given per layer ``[W | b]`` and for the PDE parameters)."""
-    for layer, V in zip(problem.model.linear_layers(), vs):
-        layer.weight.add_(V[:, :-1].to(layer.weight.dtype), alpha=scale)
-        layer.bias.add_(V[:, -1].to(layer.bias.dtype), alpha=scale)
-    start = 0
-    for p in problem.parameters.values():
-        k = p.numel()
-        p.add_(vp[start : start + k].reshape(p.shape).to(p.dtype), alpha=scale)
-        start += k
-
-
-@torch.no_grad()
-def gn_loss(residual_fn, weights: dict[str, float]) -> tuple[Tensor, dict[str, Tensor]]:
-    losses = {k: weights[k] * r.square().mean() for k, r in residual_fn().items()}
-    return sum(losses.values()), losses
-
-
-@torch.no_grad()
-def gn_line_search(
-    problem, residual_fn, weights, vs, vp, base: tuple[list[Tensor], Tensor] | None = None, current: Tensor | None = None
-):
-    """Try ``θ + base + η v`` for η = 2^0, 2^-1, … 2^-30; keep the best (even
-    when it does not decrease the loss: the grid's smallest step is tiny).
-    Given the ``current`` loss, the search stops at the first grid point after
-    a decrease that is worse than its predecessor (the first local minimum
-    along the grid: the loss along a Gauss–Newton direction is unimodal in
-    practice, and near convergence this costs 2 evaluations instead of 31).
-    Returns ``(η, total, losses)`` with the parameters left at the best point."""
-    saved = gn_save(problem)
-    best = None
-    for eta in GN_GRID:
-        if current is not None and best is not None and best[1] < current and best[0] > 2 * eta:
-            break
-        gn_restore(problem, saved)
-        if base is not None:
-            gn_apply(problem, base[0], base[1])
-        gn_apply(problem, vs, vp, eta)
-        total, losses = gn_loss(residual_fn, weights)
-        if torch.isfinite(total) and (best is None or total < best[1]):
-            best = (eta, total, losses)
-    gn_restore(problem, saved)
-    eta = best[0] if best is not None else GN_GRID[-1]
-    if base is not None:
-        gn_apply(problem, base[0], base[1])
-    gn_apply(problem, vs, vp, eta)
-    if best is None:  # every step diverged: report it, the trainer recovers
-        best = (eta, *gn_loss(residual_fn, weights))
-    return best

@@ -18,8 +18,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from pdec.runtime.curvature import gn_one_thread, gn_parameters, GN_MAX_PARAMETERS, gn_line_search, gn_linearize, gn_unflatten
+from pdec.runtime.curvature import gn_linearize, gn_one_thread
+from pdec.runtime.linesearch import gn_line_search, gn_parameters, gn_unflatten
 from pdec.runtime.optimizers import SECOND_ORDER
+
+GN_MAX_PARAMETERS = 10_000
+"""ENGD builds the dense Gramian (or kernel): beyond this it refuses."""
 
 
 def engd_solve(J: Tensor, r: Tensor, damping: float) -> Tensor:

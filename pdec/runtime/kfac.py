@@ -77,14 +77,12 @@ import torch
 from torch import Tensor
 
 from pdec.contract import COARSE_CORRECTIONS, COARSE_SPACES, KFAC_FLAVOURS
-from pdec.runtime.curvature import (
+from pdec.runtime.curvature import GNLinearization, gn_linearize, gn_one_thread
+from pdec.runtime.linesearch import (
     GN_GRID,
-    GNLinearization,
     gn_apply,
     gn_line_search,
-    gn_linearize,
     gn_loss,
-    gn_one_thread,
     gn_parameters,
     gn_restore,
     gn_save,
