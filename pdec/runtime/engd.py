@@ -1,11 +1,15 @@
 """Energy natural gradient descent (ENGD; Müller & Zeinhofer, ICML 2023).
 
 The step solves the Gauss–Newton system of all stacked weighted residuals,
-``(J̃ᵀJ̃ + λI) Δ = J̃ᵀ r̃`` (REFERENCES §3), then searches the step size on
-the grid 2^0 … 2^-30 on the loss. ``J̃`` comes from the Taylor streams
+``(J̃ᵀJ̃ + λI) Δ = J̃ᵀ r̃``. Why this matrix: for the PINN loss, ``J̃ᵀJ̃`` is
+the energy natural gradient's Gramian ``G_ij = D²E(u_θ)(∂_i u_θ, ∂_j u_θ)``
+(exactly for linear PDEs, in its Gauss–Newton form otherwise), so ``Δ`` is
+the function-space Newton step projected onto the network's tangent space
+(Müller & Zeinhofer 2023). The step size is searched on the grid
+2^0 … 2^-30 on the loss. ``J̃`` comes from the Taylor streams
 (``curvature.py``), never from ``torch.func.jacrev``. With at least as many
 residuals as parameters the system is solved as the damped least-squares
-problem ``[J̃; √λ I] Δ ≈ [r̃; 0]`` (QR-based, so the conditioning is not
+problem ``[J̃; √λ I] Δ ≈ [r̃; 0]`` (on J̃ itself, so the conditioning is not
 squared); with fewer, in sample space by the Woodbury identity,
 ``Δ = J̃ᵀ (J̃J̃ᵀ + λI)⁻¹ r̃`` (Guzmán-Cordero et al. 2025).
 
@@ -18,9 +22,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from pdec.contract import TrainingSettings
 from pdec.runtime.curvature import gn_linearize, gn_one_thread
-from pdec.runtime.linesearch import gn_line_search, gn_parameters, gn_unflatten
-from pdec.runtime.optimizers import SECOND_ORDER
+from pdec.runtime.linesearch import gn_line_search, gn_unflatten
+from pdec.runtime.protocol import Optimizer
 
 GN_MAX_PARAMETERS = 10_000
 """ENGD builds the dense Gramian (or kernel): beyond this it refuses."""
@@ -42,24 +47,25 @@ def engd_solve(J: Tensor, r: Tensor, damping: float) -> Tensor:
     return J.T @ alpha
 
 
-class ENGD:
+class ENGD(Optimizer):
     """Energy natural gradient: the full Gauss–Newton step plus a grid line search.
 
     >>> import pdec
     >>> result = pdec.solve("specs/poisson2d.yaml", optimizer="engd", steps=50)  # doctest: +SKIP
     """
 
-    def __init__(self, problem, training: dict) -> None:
-        self.problem = problem
+    name = "engd"
+
+    def __init__(self, problem, settings: TrainingSettings) -> None:
+        super().__init__(problem, settings)
         D = sum(p.numel() for p in problem.model.parameters()) + sum(p.numel() for p in problem.parameters.values())
         if D > GN_MAX_PARAMETERS:
             raise ValueError(
                 f"optimizer `engd` builds the dense {D}×{D} Gauss–Newton matrix; networks above "
                 f"{GN_MAX_PARAMETERS} parameters are not supported. Use `kfac` (or `kfac*`) instead."
             )
-        self.damping = float(training.damping)
+        self.damping = float(settings.damping)
         self.steps = 0
-        self.info: dict[str, float] = {}
 
     def gramian(self, residual_fn, weights) -> Tensor:
         """The dense Gauss–Newton matrix ``J̃ᵀJ̃`` (float64), for tests."""
@@ -77,16 +83,12 @@ class ENGD:
         self.info = {"damping": self.damping, "step_size": eta, "rows": float(J.shape[0])}
         return total, losses
 
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        """For the trainer's final loss measurement (it backpropagates the loss)."""
-        for p in gn_parameters(self.problem):
-            p.grad = None
+    def recover(self, step: int) -> None:
+        """ENGD keeps no curvature between steps: only the count restarts."""
+        self.steps = 0
 
     def state_dict(self) -> dict:
         return {"steps": self.steps}
 
     def load_state_dict(self, state: dict) -> None:
         self.steps = int(state["steps"])
-
-
-SECOND_ORDER["engd"] = ENGD

@@ -76,18 +76,17 @@ import math
 import torch
 from torch import Tensor
 
-from pdec.contract import COARSE_CORRECTIONS, COARSE_SPACES, KFAC_FLAVOURS
+from pdec.contract import COARSE_CORRECTIONS, COARSE_SPACES, KFAC_FLAVOURS, TrainingSettings
 from pdec.runtime.curvature import GNLinearization, gn_linearize, gn_one_thread
 from pdec.runtime.linesearch import (
     GN_GRID,
     gn_apply,
     gn_line_search,
     gn_loss,
-    gn_parameters,
     gn_restore,
     gn_save,
 )
-from pdec.runtime.optimizers import SECOND_ORDER
+from pdec.runtime.protocol import Optimizer
 
 KFAC_DENSE_MAX = 1024
 """Layers with at most this many weights (incl. bias) and more than two
@@ -315,18 +314,18 @@ def two_level_correction(
 # the optimizers
 
 
-class KFAC:
+class KFAC(Optimizer):
     """KFAC for PINN losses with momentum and a grid line search (`kfac`).
 
     >>> import pdec
     >>> result = pdec.solve("specs/poisson2d.yaml", optimizer="kfac", steps=50)  # doctest: +SKIP
     """
 
-    variant = "kfac"
+    name = variant = "kfac"
 
-    def __init__(self, problem, training: dict) -> None:
-        self.problem = problem
-        self.damping = float(training.damping)
+    def __init__(self, problem, settings: TrainingSettings) -> None:
+        super().__init__(problem, settings)
+        training = settings
         self.ema = float(training.ema)
         self.momentum = float(training.momentum)
         self.flavour = training.kfac_flavour
@@ -344,11 +343,20 @@ class KFAC:
             raise ValueError(
                 f"Invalid `coarse_correction` `{self.two_level}`. Supported: {', '.join(COARSE_CORRECTIONS)}."
             )
+        self.reset()
+
+    def reset(self) -> None:
+        """The state of a fresh optimizer: identity factors, the initial damping."""
+        self.damping = float(self.settings.damping)
         self.steps = 0
         self.factors: dict = {}
         self.inverses: list[KroneckerInverse] | None = None
         self.previous = None  # the last step, per layer and PDE parameters
-        self.info: dict[str, float] = {}
+        self.info = {}
+
+    def recover(self, step: int) -> None:
+        """Curvature and damping may be spoiled by the non-finite step: start afresh."""
+        self.reset()
 
     # -- curvature ---------------------------------------------------------
     def update_factors(self, lin: GNLinearization) -> None:
@@ -504,11 +512,6 @@ class KFAC:
         return total, losses, scale * eta, scale * mu, rho
 
     # -- state ---------------------------------------------------------------
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        """For the trainer's final loss measurement (it backpropagates the loss)."""
-        for p in gn_parameters(self.problem):
-            p.grad = None
-
     def state_dict(self) -> dict:
         return {
             "steps": self.steps,
@@ -530,20 +533,15 @@ class KFAC:
 class KFACStar(KFAC):
     """`kfac*`: KFAC with Martens–Grosse automatic step size and momentum."""
 
-    variant = "kfac*"
+    name = variant = "kfac*"
 
 
 class TwoLevelKFAC(KFAC):
     """`kfac2l`: KFAC plus the additive coarse correction (Koroko et al. 2023)."""
 
-    variant = "kfac2l"
+    name = variant = "kfac2l"
 
     def direction(self, lin, op, grad):
         x = op.solve(*grad)
         cs, cp, C = two_level_correction(lin, op, op.damping, grad, x, self.coarse_space, self.two_level)
         return _axpy(1.0, cs, cp, *x)
-
-
-SECOND_ORDER["kfac"] = KFAC
-SECOND_ORDER["kfac*"] = KFACStar
-SECOND_ORDER["kfac2l"] = TwoLevelKFAC

@@ -8,7 +8,6 @@ import torch
 
 from pdec.contract import OutputSettings, ProblemDef, TrainingSettings
 from pdec.errors import PdecError
-from pdec.runtime import engd, kfac  # noqa: F401 (registers the Gauss–Newton optimizers)
 from pdec.runtime.evaluate import Evaluator
 from pdec.runtime.problem import Problem
 from pdec.runtime.rundir import RunDir

@@ -24,9 +24,10 @@ from pdec.contract import TrainingSettings
 from pdec.errors import PdecError
 from pdec.runtime.evaluate import Evaluator
 from pdec.runtime.losses import term_losses, term_residuals
-from pdec.runtime.optimizers import is_second_order, make_optimizer, phase
+from pdec.runtime.optimizers import make_optimizer
 from pdec.runtime.plateau import Plateau
 from pdec.runtime.problem import Problem
+from pdec.runtime.protocol import Optimizer
 from pdec.runtime.rundir import RunDir
 from pdec.runtime.sampling import Sampler
 from pdec.runtime.weighting import make_weighting
@@ -97,54 +98,22 @@ class Trainer:
         self.weights = {t.name: float(t.weight) for t in problem.definition.terms}
         self.weighting = make_weighting(training.weighting, problem, training, self.weights)
         self.plateau = Plateau(training.patience or 0)
-        self.params = list(problem.model.parameters()) + list(problem.parameters.values())
         self.step = 0
         self.elapsed_before = 0.0
         self.recoveries = 0
-        self.lr_scale = 1.0
         self.resumed_from: int | None = None
         self.batches = None
-        self._phase = None
-        self.optimizer = None
-        self.scheduler = None
+        self.optimizer: Optimizer | None = None
         self._stop_signal = False
         self._last: tuple[torch.Tensor, dict[str, torch.Tensor]] | None = None
 
     # -- optimizer -------------------------------------------------------------
     def _ensure_optimizer(self) -> None:
-        current = phase(self.name, self.step, self.settings.steps)
-        if current == self._phase:
-            return
-        self._phase = current
-        self.optimizer = make_optimizer(current, self.params, self.training, self.problem)
-        if current == "adam":
-            for group in self.optimizer.param_groups:
-                group["lr"] = self.training.lr * self.lr_scale
-            self.scheduler = torch.optim.lr_scheduler.StepLR(
-                self.optimizer, step_size=self.training.lr_decay_every, gamma=self.training.lr_decay
-            )
-        elif current == "lbfgs":
-            for group in self.optimizer.param_groups:
-                group["lr"] *= self.lr_scale
-            self.scheduler = None
-        else:
-            self.scheduler = None
+        if self.optimizer is None:
+            self.optimizer = make_optimizer(self.problem, self.training)
 
     def _optimizer_step(self) -> None:
-        if is_second_order(self._phase):
-            total, losses = self.optimizer.step(lambda: term_residuals(self.problem, self.batches), self.weights)
-            self._last = (total.detach(), {k: v.detach() for k, v in losses.items()})
-        else:
-            self.optimizer.step(self._closure)
-
-    def _closure(self) -> torch.Tensor:
-        self.optimizer.zero_grad(set_to_none=True)
-        residuals = term_residuals(self.problem, self.batches)
-        losses = term_losses(residuals, self.weights)
-        total = sum(losses.values())
-        total.backward()
-        self._last = (total.detach(), {k: v.detach() for k, v in losses.items()})
-        return total
+        self._last = self.optimizer.step(lambda: term_residuals(self.problem, self.batches), self.weights)
 
     # -- state -----------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -153,14 +122,11 @@ class Trainer:
             "elapsed": self.elapsed_before + (time.perf_counter() - self._t0),
             "model": self.problem.model.state_dict(),
             "parameters": self.problem.parameters.state_dict(),
-            "phase": self._phase,
-            "optimizer": self.optimizer.state_dict() if self.optimizer else None,
-            "scheduler": self.scheduler.state_dict() if self.scheduler else None,
+            "optimizer": self.optimizer.state_dict(),
             "sampler": self.sampler.state_dict(),
             "batches": self.batches,
             "torch_rng": torch.get_rng_state(),
             "recoveries": self.recoveries,
-            "lr_scale": self.lr_scale,
             "weights": dict(self.weights),
             "weighting": self.weighting.state_dict(),
             "plateau": self.plateau.state_dict(),
@@ -181,16 +147,11 @@ class Trainer:
         self.batches = state["batches"]
         torch.set_rng_state(state["torch_rng"])
         self.recoveries = state["recoveries"]
-        self.lr_scale = state["lr_scale"]
         self.weights = dict(state["weights"])
         self.weighting.load_state_dict(state["weighting"])
         self.plateau.load_state_dict(state["plateau"])
-        self._phase = None
         self._ensure_optimizer()
-        if state["phase"] == self._phase and state["optimizer"] is not None:
-            self.optimizer.load_state_dict(state["optimizer"])
-            if self.scheduler is not None and state["scheduler"] is not None:
-                self.scheduler.load_state_dict(state["scheduler"])
+        self.optimizer.load_state_dict(state["optimizer"])
 
     def _snapshot(self) -> dict:
         return copy.deepcopy(
@@ -224,13 +185,10 @@ class Trainer:
             "loss": float(total),
             "losses": {k: float(v) for k, v in losses.items()},
             "weights": dict(self.weights),
-            "optimizer": self._phase,
+            "optimizer": self.optimizer.current,
         }
-        if self.optimizer is not None and self._phase == "adam":
-            record["lr"] = self.optimizer.param_groups[0]["lr"]
-        info = getattr(self.optimizer, "info", None)
-        if info:
-            record["optimizer_info"] = {k: float(v) for k, v in info.items()}
+        if self.optimizer.info:
+            record["optimizer_info"] = {k: float(v) for k, v in self.optimizer.info.items()}
         if errors:
             record["rel_l2"] = errors
         if len(self.problem.parameters):
@@ -271,10 +229,7 @@ class Trainer:
                     self.weights = self.weighting.update(
                         self.step, lambda: term_residuals(self.problem, self.batches)
                     )
-                self._ensure_optimizer()
                 self._optimizer_step()
-                if self.scheduler is not None:
-                    self.scheduler.step()
                 total, losses = self._last
                 if not torch.isfinite(total):
                     bad = [k for k, v in losses.items() if not torch.isfinite(v)] or ["the total"]
@@ -289,8 +244,7 @@ class Trainer:
                     self.problem.model.load_state_dict(good["model"])
                     self.problem.parameters.load_state_dict(good["parameters"])
                     self.step = good["step"]
-                    self.lr_scale *= 0.5
-                    self._phase = None
+                    self.optimizer.recover(self.step)
                     continue
                 self.step += 1
                 if self.step % settings.log_every == 0 or self.step == settings.steps:

@@ -8,27 +8,32 @@ import pytest
 import torch
 
 import pdec
-import pdec.runtime.run  # noqa: F401  (fills the registry, as `pdec solve` does)
-from pdec.runtime.optimizers import SECOND_ORDER
+from pdec.contract import OPTIMIZER_NAMES
+from pdec.runtime.optimizers import OPTIMIZERS
 
 from optim_cases import ROOT, tiny_problem
 
-OPTIMIZERS = ["engd", "kfac", "kfac*", "kfac2l"]
+GAUSS_NEWTON = ["engd", "kfac", "kfac*", "kfac2l"]
 STEPS = 3
 SMALL = ["model.hidden=[8, 8]", "training.points={interior: 64, boundary: 16, initial: 16}", "training.log_every=5"]
 
 
 def test_all_registered():
-    assert set(OPTIMIZERS) <= set(SECOND_ORDER)
+    assert set(GAUSS_NEWTON) <= set(OPTIMIZERS)
+
+
+def test_registry_names_are_the_contract_names():
+    assert tuple(OPTIMIZERS) == OPTIMIZER_NAMES
+    assert all(cls.name == name for name, cls in OPTIMIZERS.items())
 
 
 def test_every_optimizer_decreases_the_loss(spec_path):
-    for name in OPTIMIZERS:
+    for name in GAUSS_NEWTON:
         problem, residual_fn, weights, training = tiny_problem(spec_path, ["model.hidden=[6]"])
         training = dataclasses.replace(training, ema=0.5, damping=1e-6)
         with torch.no_grad():
             before = sum(weights[k] * r.square().mean() for k, r in residual_fn().items())
-        opt = SECOND_ORDER[name](problem, training)
+        opt = OPTIMIZERS[name](problem, training)
         for _ in range(STEPS):
             total, losses = opt.step(residual_fn, weights)
         assert set(losses) == set(weights)
