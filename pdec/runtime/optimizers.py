@@ -6,7 +6,7 @@
 - ``kfac``, ``kfac*``: KFAC for PINN losses (Dangel, Müller & Zeinhofer
   2024) with a line search or with Martens & Grosse's (2015) automatic step
   and momentum, ``kfac.py``;
-- ``kfac2l``: two-level KFAC (Koroko et al. 2023), ``kfac.py``.
+- ``kfac2l``: two-level KFAC (Koroko et al. 2023), ``two_level.py``.
 
 Its names are `pdec.contract.OPTIMIZER_NAMES` (a test checks).
 """
@@ -16,8 +16,9 @@ from __future__ import annotations
 from pdec.contract import TrainingSettings
 from pdec.runtime.engd import ENGD
 from pdec.runtime.first_order import LBFGS, Adam, AdamThenLBFGS
-from pdec.runtime.kfac import KFAC, KFACStar, TwoLevelKFAC
+from pdec.runtime.kfac import KFAC, KFACStar
 from pdec.runtime.protocol import Optimizer
+from pdec.runtime.two_level import TwoLevelKFAC
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {
     cls.name: cls for cls in (Adam, LBFGS, AdamThenLBFGS, ENGD, KFAC, KFACStar, TwoLevelKFAC)

@@ -14,7 +14,9 @@ import torch
 import pdec.runtime.kfac as kfac_module
 from pdec.contract import TrainingSettings
 from pdec.runtime.curvature import gn_linearize
-from pdec.runtime.kfac import KFAC, KroneckerInverse, TwoLevelKFAC, kfac_dense, kfac_factors, two_level_correction
+from pdec.runtime.kfac import KFAC, kfac_factors, kfac_layer
+from pdec.runtime.kronecker import KroneckerSum, kron_dense
+from pdec.runtime.two_level import TwoLevelKFAC, two_level_correction
 from pdec.taylor import Laplacian, Partial, TaylorMLP, plan_streams
 
 from optim_cases import SPECS, tiny_problem
@@ -62,7 +64,7 @@ def test_expand_is_exact_for_deep_linear_networks():
     lin = gn_linearize(problem, residual_fn, weights)
     factors = kfac_factors(lin, "expand")
     for li, G in enumerate(_blocks(lin)):
-        K = kfac_dense([(A, B) for A, B, _ in (layers[li] for layers in factors.values())])
+        K = kron_dense([(A, B) for A, B, _ in (layers[li] for layers in factors.values())])
         assert _rel(K, G) < 1e-13
 
 
@@ -73,7 +75,7 @@ def test_factors_only_approximate_nonlinear_networks(flavour):
     factors = kfac_factors(lin, flavour)
     errors = []
     for li, G in enumerate(_blocks(lin)):
-        K = kfac_dense([(A, B) for A, B, _ in (layers[li] for layers in factors.values())])
+        K = kron_dense([(A, B) for A, B, _ in (layers[li] for layers in factors.values())])
         errors.append(_rel(K, G))
     assert max(errors) > 1e-3 and max(errors) < 1.0
 
@@ -83,7 +85,7 @@ def test_reduce_is_not_exact_in_the_expand_setting():
     lin = gn_linearize(problem, residual_fn, weights)
     factors = kfac_factors(lin, "reduce")
     G = _blocks(lin)[0]
-    K = kfac_dense([(A, B) for A, B, _ in (layers[0] for layers in factors.values())])
+    K = kron_dense([(A, B) for A, B, _ in (layers[0] for layers in factors.values())])
     assert _rel(K, G) > 1e-2
 
 
@@ -96,22 +98,22 @@ def _spd(n, generator):
 def test_kronecker_solve_is_exact_for_two_terms(terms):
     gen = torch.Generator().manual_seed(terms)
     pairs = [(_spd(4, gen), _spd(3, gen), 3 - k) for k in range(terms)]
-    inverse = KroneckerInverse(pairs, damping=1e-3)
-    dense = kfac_dense([(A + 1e-3 * torch.eye(4, dtype=torch.float64), B + 1e-3 * torch.eye(3, dtype=torch.float64)) for A, B, _ in pairs])
+    curvature = kfac_layer(pairs, damping=1e-3)
+    dense = kron_dense([(A + 1e-3 * torch.eye(4, dtype=torch.float64), B + 1e-3 * torch.eye(3, dtype=torch.float64)) for A, B, _ in pairs])
     V = torch.randn(3, 4, dtype=torch.float64, generator=gen)
-    assert torch.allclose(inverse.solve(V).reshape(-1), torch.linalg.solve(dense, V.reshape(-1)), rtol=1e-10, atol=1e-12)
-    assert torch.allclose(inverse.dense(), dense, rtol=1e-12, atol=1e-14)
+    assert torch.allclose((curvature.inverse() @ V).reshape(-1), torch.linalg.solve(dense, V.reshape(-1)), rtol=1e-10, atol=1e-12)
+    assert torch.allclose(curvature.dense(), dense, rtol=1e-12, atol=1e-14)
 
 
 def test_small_layers_with_more_terms_are_solved_exactly():
     gen = torch.Generator().manual_seed(5)
     pairs = [(_spd(4, gen), _spd(3, gen), s) for s in (5, 1, 1)]
-    inverse = KroneckerInverse(pairs, damping=1e-4)
-    dense = kfac_dense([(A + 1e-4 * torch.eye(4, dtype=torch.float64), B + 1e-4 * torch.eye(3, dtype=torch.float64)) for A, B, _ in pairs])
+    curvature = kfac_layer(pairs, damping=1e-4)
+    dense = kron_dense([(A + 1e-4 * torch.eye(4, dtype=torch.float64), B + 1e-4 * torch.eye(3, dtype=torch.float64)) for A, B, _ in pairs])
     V = torch.randn(3, 4, dtype=torch.float64, generator=gen)
-    assert torch.allclose(inverse.solve(V).reshape(-1), torch.linalg.solve(dense, V.reshape(-1)), rtol=1e-9, atol=1e-11)
-    again = KroneckerInverse.from_state(inverse.state())
-    assert torch.equal(again.solve(V), inverse.solve(V))
+    assert torch.allclose((curvature.inverse() @ V).reshape(-1), torch.linalg.solve(dense, V.reshape(-1)), rtol=1e-9, atol=1e-11)
+    again = KroneckerSum.from_state_dict(curvature.state_dict())
+    assert torch.equal(again.inverse() @ V, curvature.inverse() @ V)
 
 
 def test_merge_for_more_terms_keeps_the_trace_and_is_exact_for_equal_inputs(monkeypatch):
@@ -119,16 +121,16 @@ def test_merge_for_more_terms_keeps_the_trace_and_is_exact_for_equal_inputs(monk
     gen = torch.Generator().manual_seed(7)
     A = _spd(4, gen)
     pairs = [(A, _spd(3, gen), 5), (A, _spd(3, gen), 5), (_spd(4, gen), _spd(3, gen), 1)]
-    inverse = KroneckerInverse(pairs, damping=0.0)
-    exact = kfac_dense([(a, b) for a, b, _ in pairs])
-    assert torch.allclose(inverse.dense(), exact, rtol=1e-12, atol=1e-13)
+    curvature = kfac_layer(pairs, damping=0.0)
+    exact = kron_dense([(a, b) for a, b, _ in pairs])
+    assert torch.allclose(curvature.dense(), exact, rtol=1e-12, atol=1e-13)
     pairs[1] = (_spd(4, gen), pairs[1][1], 5)
-    approx = KroneckerInverse(pairs, damping=0.0).dense()
-    exact = kfac_dense([(a, b) for a, b, _ in pairs])
+    approx = kfac_layer(pairs, damping=0.0).dense()
+    exact = kron_dense([(a, b) for a, b, _ in pairs])
     assert torch.allclose(approx.trace(), exact.trace(), rtol=1e-12)
     assert not torch.allclose(approx, exact, rtol=1e-3)
     V = torch.randn(3, 4, dtype=torch.float64, generator=gen)
-    x = KroneckerInverse(pairs, damping=0.0).solve(V)
+    x = kfac_layer(pairs, damping=0.0).inverse() @ V
     assert torch.allclose(approx @ x.reshape(-1), V.reshape(-1), atol=1e-10)
 
 
@@ -146,13 +148,13 @@ def test_two_level_correction_reduces_the_error(spec, coarse_space):
     opt = KFAC(problem, training)
     lin = gn_linearize(problem, residual_fn, weights)
     opt.update_factors(lin)
-    op = opt.operator(lin)
+    inverse = opt.curvature(lin).inverse()
     grad = lin.gradient()
     flat = lambda xs, xp: torch.cat([x.reshape(-1) for x in xs] + [xp])  # noqa: E731
     J = lin.jacobian()
     exact = torch.linalg.solve(J.T @ J + 1e-3 * torch.eye(J.shape[1], dtype=torch.float64), flat(*grad))
-    x1 = op.solve(*grad)
-    x2 = TwoLevelKFAC(problem, training).direction(lin, op, grad)
+    x1 = inverse @ grad
+    x2 = TwoLevelKFAC(problem, training).direction(lin, inverse, grad)
     e1 = _energy_error(lin, 1e-3, flat(*x1), exact)
     e2 = _energy_error(lin, 1e-3, flat(*x2), exact)
     assert e2 < 0.999 * e1
@@ -165,12 +167,12 @@ def test_additive_correction_can_increase_the_error():
     opt = KFAC(problem, training)
     lin = gn_linearize(problem, residual_fn, weights)
     opt.update_factors(lin)
-    op, grad = opt.operator(lin), lin.gradient()
+    inverse, grad = opt.curvature(lin).inverse(), lin.gradient()
     flat = lambda xs, xp: torch.cat([x.reshape(-1) for x in xs] + [xp])  # noqa: E731
     J = lin.jacobian()
     exact = torch.linalg.solve(J.T @ J + 1e-3 * torch.eye(J.shape[1], dtype=torch.float64), flat(*grad))
-    x1 = op.solve(*grad)
-    cs, cp, _ = two_level_correction(lin, op, 1e-3, grad, x1, "nicolaides", "additive")
+    x1 = inverse @ grad
+    cs, cp, _ = two_level_correction(lin, inverse, 1e-3, grad, x1, "nicolaides", "additive")
     x2 = [a + b for a, b in zip(x1[0], cs)], x1[1] + cp
     assert _energy_error(lin, 1e-3, flat(*x2), exact) > _energy_error(lin, 1e-3, flat(*x1), exact)
 
