@@ -1,5 +1,5 @@
-"""KFAC for PINN losses against the exact Gauss–Newton matrix (STYLE #11, #14):
-exact where theory says so (deep linear networks whose residual rows read one
+"""KFAC for PINN losses against the exact Gauss–Newton matrix: exact where
+theory says so (deep linear networks whose residual rows read one
 stream each: the expand setting), approximate otherwise; the per-layer solve
 against dense inverses; the two-level correction against KFAC."""
 

@@ -11,7 +11,7 @@ import pdec
 from pdec.contract import OPTIMIZER_NAMES
 from pdec.runtime.optimizers import OPTIMIZERS
 
-from optim_cases import ROOT, tiny_problem
+from optim_cases import ROOT, SPECS, tiny_problem
 
 GAUSS_NEWTON = ["engd", "kfac", "kfac*", "kfac2l"]
 STEPS = 3
@@ -25,6 +25,21 @@ def test_all_registered():
 def test_registry_names_are_the_contract_names():
     assert tuple(OPTIMIZERS) == OPTIMIZER_NAMES
     assert all(cls.name == name for name, cls in OPTIMIZERS.items())
+
+
+def test_adam_then_lbfgs_hands_over_half_way_and_recovers_with_adam():
+    problem, residual_fn, weights, training = tiny_problem(SPECS / "poisson2d.yaml", ["model.hidden=[4]"])
+    opt = OPTIMIZERS["adam+lbfgs"](problem, dataclasses.replace(training, steps=4))
+    phases = []
+    for _ in range(4):
+        opt.step(residual_fn, weights)
+        phases.append(opt.current)
+    assert phases == ["adam", "adam", "lbfgs", "lbfgs"]
+    assert opt.info == {}  # L-BFGS logs nothing
+    opt.recover(1)  # the parameters of step 1 were restored: Adam again, at half the rate
+    assert opt.current == "adam"
+    opt.step(residual_fn, weights)
+    assert opt.info["lr"] == training.lr / 2
 
 
 def test_every_optimizer_decreases_the_loss(spec_path):
