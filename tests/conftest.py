@@ -1,4 +1,8 @@
-"""Shared fixtures: the example specs as parameters (STYLE #12)."""
+"""Shared fixtures: the example specs as parameters, and overrides that make a spec train fast.
+
+The test tree mirrors the package: tests/spec, tests/lang, tests/codegen,
+tests/taylor, tests/runtime, tests/report; pipeline-wide tests at the top.
+"""
 
 from __future__ import annotations
 
@@ -18,3 +22,12 @@ def pytest_generate_tests(metafunc):
 @pytest.fixture
 def heat_path() -> Path:
     return ROOT / "specs" / "heat.yaml"
+
+
+SMALL = ["model.hidden=[8, 8]", "training.points={interior: 64, boundary: 16, initial: 16}", "training.log_every=5"]
+
+
+@pytest.fixture
+def small() -> list[str]:
+    """Overrides that make any spec train in well under a second per step."""
+    return list(SMALL)

@@ -15,7 +15,7 @@ picks ``v``: ``multiplicative`` (the default), the residual
 ``∇ − (G + λI) x`` of the KFAC solution ``x`` — the Galerkin coarse-grid
 correction, so the error in the ``G + λI`` norm never grows; ``additive``,
 ``v = ∇``, the paper's additive form ``P = F_KFAC⁻¹ + Rᵀ(R(G+λI)Rᵀ)⁻¹R``,
-which on PINN losses can increase that error (tests/optim/test_kfac.py).
+which on PINN losses can increase that error (tests/runtime/test_kfac.py).
 The step along the corrected direction is `kfac`'s (momentum, line search).
 """
 
@@ -53,7 +53,7 @@ def two_level_correction(
     ``multiplicative``: ``v = ∇ − (G + λI) x_KFAC``, the coarse-grid
     correction of the KFAC solution: the Galerkin projection, so the error
     ``‖x − x*‖`` in the ``G + λI`` norm never grows (the additive form can
-    make it grow, and does on the PINN losses in tests/optim)."""
+    make it grow, and does on the PINN losses in tests/runtime/test_kfac.py)."""
     gs, gp = grad
     rs = None
     if mode == "multiplicative" or coarse_space == "residual":
@@ -82,7 +82,10 @@ def two_level_correction(
 
 
 class TwoLevelKFAC(KFAC):
-    """`kfac2l`: `kfac` with the KFAC direction plus the coarse correction.
+    """`kfac2l`: `kfac` whose direction is the KFAC solution plus the coarse
+    correction of `two_level_correction` (Koroko et al. 2023): one coarse
+    vector per layer recovers the coupling between layers that the
+    block-diagonal KFAC drops.
 
     >>> import pdec
     >>> result = pdec.solve("specs/poisson2d.yaml", optimizer="kfac2l", steps=50)  # doctest: +SKIP

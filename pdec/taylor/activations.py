@@ -56,30 +56,25 @@ def tanh_jet(h: Tensor, order: int) -> list[Tensor]:
     return out
 
 
+def _trig_jet(h: Tensor, order: int, shift: int) -> list[Tensor]:
+    """Derivatives 0…order of sin(h + shift·π/2): the cycle sin, cos, −sin, −cos read
+    from position ``shift``; only the members the order reaches are computed."""
+    _check_activation_order(order)
+    needed = {(shift + k) % 4 for k in range(order + 1)}
+    s = torch.sin(h) if needed & {0, 2} else None
+    c = torch.cos(h) if needed & {1, 3} else None
+    cycle = [s, c, -s if 2 in needed else None, -c if 3 in needed else None]
+    return [cycle[(shift + k) % 4] for k in range(order + 1)]
+
+
 def sin_jet(h: Tensor, order: int) -> list[Tensor]:
     """sin: the derivatives cycle sin, cos, -sin, -cos."""
-    _check_activation_order(order)
-    s = torch.sin(h)
-    c = torch.cos(h) if order >= 1 else None
-    cycle = [s, c, None, None]
-    if order >= 2:
-        cycle[2] = -s
-    if order >= 3:
-        cycle[3] = -c
-    return [cycle[k % 4] for k in range(order + 1)]
+    return _trig_jet(h, order, 0)
 
 
 def cos_jet(h: Tensor, order: int) -> list[Tensor]:
-    """cos: the derivatives cycle cos, -sin, -cos, sin."""
-    _check_activation_order(order)
-    c = torch.cos(h)
-    s = torch.sin(h) if order >= 1 else None
-    cycle = [c, None, None, s]
-    if order >= 1:
-        cycle[1] = -s
-    if order >= 2:
-        cycle[2] = -c
-    return [cycle[k % 4] for k in range(order + 1)]
+    """cos = sin(h + π/2): the derivatives cycle cos, -sin, -cos, sin."""
+    return _trig_jet(h, order, 1)
 
 
 def _logistic_derivatives(p: Tensor, order: int) -> list[Tensor]:

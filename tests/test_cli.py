@@ -20,7 +20,7 @@ import pytest
 from pdec.cli import main
 from spec_templates import HEAT, edit, equation
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 SPECS = {
     "good.yaml": HEAT,

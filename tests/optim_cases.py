@@ -12,7 +12,7 @@ from pdec.runtime.losses import term_residuals
 from pdec.runtime.sampling import Sampler
 from pdec.spec.load import load_spec
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 SPECS = ROOT / "specs"
 TINY = ["model.hidden=[4]", "training.points={interior: 12, boundary: 6, initial: 6}"]
 
