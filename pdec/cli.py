@@ -106,6 +106,58 @@ def _ntk(args: argparse.Namespace) -> int:
     return 0
 
 
+def _predict(args: argparse.Namespace) -> int:
+    import io
+    from pathlib import Path
+
+    import numpy as np
+
+    from .points import read_points, write_csv
+    from .runtime.rundir import write_atomic
+    from .trained import derivative_names, load
+
+    run = load(args.run_path, checkpoint=_checkpoint_arg(args.checkpoint), device=args.device)
+    X = read_points(args.points, run.variables)
+    values = run.predict(X)
+    columns = [*run.variables, *run.unknowns]
+    table = [X, *(values[u].double().cpu().numpy()[:, None] for u in run.unknowns)]
+    if args.derivatives:
+        derivatives = run.derivatives(X)
+        names = derivative_names(run)
+        columns += names
+        table += [derivatives[n].double().cpu().numpy()[:, None] for n in names]
+    table = np.hstack(table)
+    if args.output is None:
+        write_csv(sys.stdout, columns, table)
+        return 0
+    text = io.StringIO()
+    write_csv(text, columns, table)
+    out = Path(args.output)
+    try:
+        write_atomic(out, text.getvalue().encode())
+    except OSError as exc:
+        raise PdecError(f"cannot write {out}: {exc.strerror or exc}") from None
+    print(f"wrote {out} ({len(X)} points, step {run.step})", file=sys.stderr)
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from .trained import load
+
+    run = load(args.run_path, checkpoint=_checkpoint_arg(args.checkpoint))
+    out = run.export(args.output)
+    print(
+        f"wrote {out} (step {run.step}): torch.jit.load({str(out)!r})(X) maps [N, {len(run.variables)}] points "
+        f"({', '.join(run.variables)}) to [N, {len(run.unknowns)}] ({', '.join(run.unknowns)})",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _checkpoint_arg(text: str) -> str | int:
+    return int(text) if text.isdigit() else text
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pdec", description="Compile PDE specs into physics-informed neural networks.")
     parser.add_argument("--version", action="version", version=f"pdec {__version__}")
@@ -155,6 +207,23 @@ def build_parser() -> argparse.ArgumentParser:
     _allow_outside(ntk)
     ntk.set_defaults(run=_ntk)
 
+    predict = sub.add_parser("predict", help="evaluate a trained run at new points (CSV out)")
+    predict.add_argument("run_path", metavar="RUN", help="a run directory written by `pdec solve`")
+    predict.add_argument(
+        "--points", required=True, metavar="FILE",
+        help="a CSV with a header naming the variables (x,t), or an .npz with one array per variable or `X` [N, variables]",
+    )  # fmt: skip
+    predict.add_argument("-o", "--output", metavar="OUT.csv", help="write the CSV here (default: stdout)")
+    predict.add_argument("--derivatives", action="store_true", help="also every derivative the spec uses (d(u,x), laplacian(u), …)")
+    predict.add_argument("--checkpoint", default="latest", metavar="WHICH", help="latest (default), best, or a step number")
+    predict.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
+    predict.set_defaults(run=_predict)
+
+    export = sub.add_parser("export", help="write a trained network as TorchScript (loads with torch.jit.load alone)")
+    export.add_argument("run_path", metavar="RUN", help="a run directory written by `pdec solve`")
+    export.add_argument("-o", "--output", required=True, metavar="MODEL.pt")
+    export.add_argument("--checkpoint", default="latest", metavar="WHICH", help="latest (default), best, or a step number")
+    export.set_defaults(run=_export)
     return parser
 
 
