@@ -42,7 +42,7 @@ CHECKPOINT = re.compile(r"checkpoint-(\d{9})\.pt")
 LOCK_FILE = ".lock"
 RUN_FILES = ("resolved.json", "metrics.jsonl", "summary.json")
 """Files that show a directory holds a run (besides checkpoints); `spec.yaml` alone does not."""
-WRITTEN = ("*.json", "*.jsonl", "*.npz", "*.png", "*.pt", "*.yaml", LOCK_FILE)
+WRITTEN = (*RUN_FILES, "spec.yaml", "solution.npz", "ntk.npz", "*.png", "checkpoint-*.pt", LOCK_FILE)
 """Names pdec writes in a run directory: none of them may be a symbolic link."""
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _BATCH_TAG = "__pdec_batch__"
@@ -105,7 +105,7 @@ def _plain(value):
         return {_BATCH_TAG: True, **{f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}}
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
+    if type(value) in (list, tuple):
         return type(value)(_plain(v) for v in value)
     return value
 
