@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import queue
+import shutil
 import subprocess
 import sys
 import time
@@ -53,6 +54,7 @@ def specs_with_truth() -> list[str]:
 
 def run_one(name: str, mode: str, budget: float, core: int, out: Path, threads: int) -> dict:
     run_dir = out / f"{name}-{mode}"
+    shutil.rmtree(run_dir, ignore_errors=True)  # a fresh run each time (pdec refuses to train into an old run)
     cmd = [sys.executable, "-m", "pdec", "solve", str(ROOT / "specs" / f"{name}.yaml"), "--out", str(run_dir),
            "--max-time", str(budget), "--json", "-q", "--set", "output.plots=false"]  # fmt: skip
     if mode == "auto":

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -52,6 +53,7 @@ def load() -> str:
 
 def race(problem: str, optimizer: str, budget: float, out: Path, extra: list[str]) -> dict:
     run_dir = out / problem / optimizer.replace("*", "_star")
+    shutil.rmtree(run_dir, ignore_errors=True)  # each race starts fresh (pdec refuses to train into an old run)
     load_before = load()
     t0 = time.perf_counter()
     result = pdec.solve(

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -31,6 +32,7 @@ def load() -> str:
 
 
 def one(spec: str, weighting: str, steps: int, settings: list[str], out: Path) -> dict:
+    shutil.rmtree(out, ignore_errors=True)  # a fresh run each time (pdec refuses to train into an old run)
     t0 = time.perf_counter()
     result = pdec.solve(
         spec,

@@ -3,6 +3,7 @@
 >>> import pdec
 >>> problem = pdec.compile("specs/heat.yaml")   # parse, check, emit, import
 >>> problem.derivatives(X)                      # every derivative, one Taylor pass
+>>> run = pdec.load("runs/heat1d")              # a trained run: run.predict(X)["u"]
 """
 
 __version__ = "0.1.0"
@@ -35,4 +36,11 @@ def solve(spec, **kwargs):
     return _solve(spec, **kwargs)
 
 
-__all__ = ["compile", "solve", "load_spec", "PdecError", "SpecError", "SpecWarning", "__version__"]
+def load(run, **kwargs):
+    """A trained run directory, ready to evaluate: ``run.predict(X)`` and more (see `pdec.trained.load`)."""
+    from .trained import load as _load
+
+    return _load(run, **kwargs)
+
+
+__all__ = ["compile", "solve", "load", "load_spec", "PdecError", "SpecError", "SpecWarning", "__version__"]

@@ -45,10 +45,12 @@ class Compiled:
         return emit_module(self.problem, self.graph)
 
 
-def compile_spec(spec: str | Path | Spec, overrides: Sequence[str] = ()) -> Compiled:
-    """Load (if given a path, with ``key.path=value`` overrides), check and plan a spec. Raises `SpecError`."""
+def compile_spec(spec: str | Path | Spec, overrides: Sequence[str] = (), *, allow_outside_data: bool = False) -> Compiled:
+    """Load (if given a path, with ``key.path=value`` overrides), check and plan a spec. Raises `SpecError`.
+
+    ``allow_outside_data``: `data:` and `reference:` files may lie outside the spec's directory."""
     if not isinstance(spec, Spec):
-        spec = load_spec(spec, overrides)
+        spec = load_spec(spec, overrides, allow_outside_data=allow_outside_data)
     elif overrides:
         raise TypeError("overrides apply to a spec file, not to a loaded `Spec`")
     problem = choose(build_problem(spec))
@@ -62,6 +64,7 @@ def compile(
     device: str | torch.device | None = None,
     seed: int = 0,
     overrides: Sequence[str] = (),
+    allow_outside_data: bool = False,
 ) -> Problem:
     """Compile a spec to a torch `Problem` without training.
 
@@ -82,7 +85,7 @@ def compile(
     from .codegen.load import load_problem
     from .runtime.problem import Problem
 
-    compiled = spec if isinstance(spec, Compiled) else compile_spec(spec, overrides)
+    compiled = spec if isinstance(spec, Compiled) else compile_spec(spec, overrides, allow_outside_data=allow_outside_data)
     definition = load_problem(compiled.source, compiled.spec.name)
     problem = Problem(definition, dtype=dtype or torch.float64, device=device, seed=seed)
     problem.compiled = compiled
@@ -120,34 +123,88 @@ def solve(
     resume: bool = False,
     settings: tuple[str, ...] | list[str] = (),
     reporter: Reporter | None = None,
+    allow_outside_data: bool = False,
 ) -> Result:
     """Train the PINN of ``spec`` and write its run directory.
 
     Returns the summary (the fields of ``summary.json``), the trained
-    `Problem` and the run directory.
+    `Problem` and the run directory. Before anything is written the run
+    directory is locked and checked: a directory that holds a run needs
+    ``resume=True`` (else `PdecError`); ``resume`` needs a checkpoint of the
+    same problem and network (else `PdecError` naming what differs); other
+    settings may change on resume (more ``steps`` continue the run).
     """
-    from .codegen.emit import source_hash
+    from .codegen.emit import problem_hash
     from .codegen.load import load_problem
     from .runtime.run import run
-    from .runtime.rundir import write_atomic
+    from .runtime.rundir import RunDir, write_atomic
 
     overrides = spec_overrides(steps=steps, optimizer=optimizer, device=device, dtype=dtype, seed=seed, settings=settings)
-    compiled = compile_spec(spec, overrides)
+    compiled = compile_spec(spec, overrides, allow_outside_data=allow_outside_data)
     loaded = compiled.spec
     definition = load_problem(compiled.source, loaded.name)
+    key = problem_hash(compiled.source)
     out_dir = Path(out or loaded.output.dir or Path("runs") / loaded.name)
-    if loaded.path is not None:
-        try:
-            out_dir.mkdir(parents=True, exist_ok=True)
-            write_atomic(out_dir / "spec.yaml", Path(loaded.path).read_bytes())
-        except OSError as exc:
-            raise PdecError(f"cannot write the run directory {out_dir}: {exc.strerror or exc}") from None
-    summary, problem = run(
-        definition, out=out_dir, max_time=max_time, resume=resume, reporter=reporter, source_hash=source_hash(compiled.source)
-    )
+    run_dir = RunDir.for_training(out_dir, resume=resume)
+    try:
+        if resume:
+            _check_resume(run_dir, compiled.problem, key)
+        if loaded.path is not None:
+            try:
+                write_atomic(out_dir / "spec.yaml", Path(loaded.path).read_bytes())
+            except OSError as exc:
+                raise PdecError(f"cannot write the run directory {out_dir}: {exc.strerror or exc}") from None
+        summary, problem = run(
+            definition,
+            out=out_dir,
+            max_time=max_time,
+            resume=resume,
+            reporter=reporter,
+            source_hash=key,
+            extra_resolved={"overrides": list(overrides)},
+        )
+    finally:
+        run_dir.release()
     problem.compiled = compiled
     if loaded.output.plots:
         from .report.plots import plot_run
 
         plot_run(out_dir)
     return Result(summary, problem, out_dir)
+
+
+RESUME_FIXED = ("dtype", "sampler")
+"""Training settings a resumed run cannot change (its checkpoint holds points and states of that kind)."""
+
+
+def _check_resume(run_dir, problem: SymbolicProblem, key: str) -> None:
+    """Refuse to resume a run of another problem, network or dtype, naming what differs."""
+    import json
+
+    state = run_dir.load_latest_checkpoint()
+    try:
+        old = json.loads((run_dir.path / "resolved.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        old = {}
+    new = {
+        "variables": list(problem.variables),
+        "unknowns": list(problem.unknowns),
+        "model.hidden": list(problem.hidden),
+        "model.activation": problem.activation_name,
+        **{f"training.{k}": getattr(problem.training, k) for k in RESUME_FIXED},
+    }
+    before = {
+        "variables": old.get("variables"),
+        "unknowns": old.get("unknowns"),
+        "model.hidden": old.get("model", {}).get("hidden"),
+        "model.activation": old.get("model", {}).get("activation"),
+        **{f"training.{k}": old.get("training", {}).get(k) for k in RESUME_FIXED},
+    }
+    differ = [f"{k} is {before[k]} in the run and {v} now" for k, v in new.items() if before[k] is not None and before[k] != v]
+    if state.get("source_hash") == key and not differ:
+        return
+    what = "; ".join(differ) if differ else "the equations, conditions, domain, constants or pdec's version changed"
+    raise PdecError(
+        f"cannot resume {run_dir.path}: the checkpoint was written for a different version of this problem ({what}); "
+        "resume with the settings it was trained with, or start a fresh run with --out DIR"
+    )

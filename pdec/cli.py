@@ -23,7 +23,7 @@ def _check(args: argparse.Namespace) -> int:
     status = 0
     for path in args.specs:
         try:
-            compiled = compile_spec(path)
+            compiled = compile_spec(path, allow_outside_data=args.allow_outside_data)
         except SpecError as exc:
             print(exc.format(), file=sys.stderr)
             status = EXIT_SPEC_ERROR
@@ -40,7 +40,7 @@ def _check(args: argparse.Namespace) -> int:
 def _show(args: argparse.Namespace) -> int:
     from .show import describe
 
-    compiled = compile_spec(args.spec)
+    compiled = compile_spec(args.spec, allow_outside_data=args.allow_outside_data)
     for warning in compiled.problem.warnings:
         print(warning.format(), file=sys.stderr)
     print(describe(compiled.problem, compiled.graph))
@@ -69,6 +69,7 @@ def _solve(args: argparse.Namespace) -> int:
         resume=args.resume,
         settings=args.set,
         reporter=reporter,
+        allow_outside_data=args.allow_outside_data,
     )
     if args.json:
         print(json.dumps(result.summary, indent=2))
@@ -83,7 +84,7 @@ def _codegen(args: argparse.Namespace) -> int:
     from .codegen.standalone import standalone_script
     from .runtime.rundir import write_atomic
 
-    script = standalone_script(compile_spec(args.spec, args.set).source)
+    script = standalone_script(compile_spec(args.spec, args.set, allow_outside_data=args.allow_outside_data).source)
     out = Path(args.output)
     write_atomic(out, script.encode())
     print(f"wrote {out} ({len(script.splitlines())} lines): python {out} --help", file=sys.stderr)
@@ -98,11 +99,63 @@ def _ntk(args: argparse.Namespace) -> int:
 
     run_dir = Path(args.run_dir) if args.run_dir else None
     overrides = (run_overrides(run_dir) if run_dir else []) + list(args.set)
-    compiled = compile_spec(args.spec, overrides)
+    compiled = compile_spec(args.spec, overrides, allow_outside_data=args.allow_outside_data)
     problem = compile(compiled, seed=compiled.spec.training.seed)
     npz, png = ntk_spectra_report(problem, run=run_dir, points=args.points, out=args.out)
     print(f"wrote {npz} and {png}", file=sys.stderr)
     return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    import io
+    from pathlib import Path
+
+    import numpy as np
+
+    from .points import read_points, write_csv
+    from .runtime.rundir import write_atomic
+    from .trained import derivative_names, load
+
+    run = load(args.run_path, checkpoint=_checkpoint_arg(args.checkpoint), device=args.device)
+    X = read_points(args.points, run.variables)
+    values = run.predict(X)
+    columns = [*run.variables, *run.unknowns]
+    table = [X, *(values[u].double().cpu().numpy()[:, None] for u in run.unknowns)]
+    if args.derivatives:
+        derivatives = run.derivatives(X)
+        names = derivative_names(run)
+        columns += names
+        table += [derivatives[n].double().cpu().numpy()[:, None] for n in names]
+    table = np.hstack(table)
+    if args.output is None:
+        write_csv(sys.stdout, columns, table)
+        return 0
+    text = io.StringIO()
+    write_csv(text, columns, table)
+    out = Path(args.output)
+    try:
+        write_atomic(out, text.getvalue().encode())
+    except OSError as exc:
+        raise PdecError(f"cannot write {out}: {exc.strerror or exc}") from None
+    print(f"wrote {out} ({len(X)} points, step {run.step})", file=sys.stderr)
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from .trained import load
+
+    run = load(args.run_path, checkpoint=_checkpoint_arg(args.checkpoint))
+    out = run.export(args.output)
+    print(
+        f"wrote {out} (step {run.step}): torch.jit.load({str(out)!r})(X) maps [N, {len(run.variables)}] points "
+        f"({', '.join(run.variables)}) to [N, {len(run.unknowns)}] ({', '.join(run.unknowns)})",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _checkpoint_arg(text: str) -> str | int:
+    return int(text) if text.isdigit() else text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -114,10 +167,12 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="check that specs compile (exit 2 on errors)")
     check.add_argument("specs", nargs="+", metavar="SPEC")
     check.add_argument("-q", "--quiet", action="store_true", help="print only errors and warnings")
+    _allow_outside(check)
     check.set_defaults(run=_check)
 
     show = sub.add_parser("show", help="print the compiled problem and its Taylor streams")
     show.add_argument("spec", metavar="SPEC")
+    _allow_outside(show)
     show.set_defaults(run=_show)
 
     solve = sub.add_parser("solve", help="train the PINN of a spec and write its run directory")
@@ -133,12 +188,14 @@ def build_parser() -> argparse.ArgumentParser:
     solve.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE", help="override a spec setting")
     solve.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     solve.add_argument("--json", action="store_true", help="print summary.json to stdout")
+    _allow_outside(solve)
     solve.set_defaults(run=_solve)
 
     codegen = sub.add_parser("codegen", help="write a standalone training script (torch and numpy only)")
     codegen.add_argument("spec", metavar="SPEC")
     codegen.add_argument("-o", "--output", required=True, metavar="FILE.py")
     codegen.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE", help="override a spec setting")
+    _allow_outside(codegen)
     codegen.set_defaults(run=_codegen)
 
     ntk = sub.add_parser("ntk", help="NTK eigenvalue spectra of each loss term, at initialization and at checkpoints")
@@ -147,8 +204,34 @@ def build_parser() -> argparse.ArgumentParser:
     ntk.add_argument("--points", type=int, default=256, metavar="N", help="points per term (default 256)")
     ntk.add_argument("--out", metavar="DIR", help="where ntk.npz and ntk.png go (default: the run, else runs/<name>)")
     ntk.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE", help="override a spec setting")
+    _allow_outside(ntk)
     ntk.set_defaults(run=_ntk)
+
+    predict = sub.add_parser("predict", help="evaluate a trained run at new points (CSV out)")
+    predict.add_argument("run_path", metavar="RUN", help="a run directory written by `pdec solve`")
+    predict.add_argument(
+        "--points", required=True, metavar="FILE",
+        help="a CSV with a header naming the variables (x,t), or an .npz with one array per variable or `X` [N, variables]",
+    )  # fmt: skip
+    predict.add_argument("-o", "--output", metavar="OUT.csv", help="write the CSV here (default: stdout)")
+    predict.add_argument("--derivatives", action="store_true", help="also every derivative the spec uses (d(u,x), laplacian(u), …)")
+    predict.add_argument("--checkpoint", default="latest", metavar="WHICH", help="latest (default), best, or a step number")
+    predict.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
+    predict.set_defaults(run=_predict)
+
+    export = sub.add_parser("export", help="write a trained network as TorchScript (loads with torch.jit.load alone)")
+    export.add_argument("run_path", metavar="RUN", help="a run directory written by `pdec solve`")
+    export.add_argument("-o", "--output", required=True, metavar="MODEL.pt")
+    export.add_argument("--checkpoint", default="latest", metavar="WHICH", help="latest (default), best, or a step number")
+    export.set_defaults(run=_export)
     return parser
+
+
+def _allow_outside(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--allow-outside-data", action="store_true",
+        help="let the spec read data/reference files outside its own directory (only for specs you trust)",
+    )  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

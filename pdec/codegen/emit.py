@@ -293,3 +293,14 @@ def emit_module(problem: SymbolicProblem, graph: OperatorGraph) -> str:
 
 def source_hash(source: str) -> str:
     return hashlib.sha256(f"pdec {__version__}\n{source}".encode()).hexdigest()[:16]
+
+
+SETTINGS_LINES = ("    training=", "    output=", "    choice=")
+"""The lines of ``PROBLEM = ProblemDef(...)`` that hold run settings, not the problem."""
+
+
+def problem_hash(source: str) -> str:
+    """`source_hash` of the problem alone (the settings lines left out): a checkpoint carries it,
+    and a run may resume under other settings (more steps, another optimizer) but not another
+    problem or network."""
+    return source_hash("\n".join(line for line in source.splitlines() if not line.startswith(SETTINGS_LINES)))

@@ -12,7 +12,7 @@ import ast
 from pathlib import Path
 
 from .. import __version__
-from .emit import source_hash
+from .emit import problem_hash
 
 PACKAGE = Path(__file__).resolve().parents[1]
 RUNTIME_FILES = (
@@ -137,5 +137,5 @@ def standalone_script(module_source: str) -> str:
         raise RuntimeError(f"problem module redefines runtime names: {', '.join(clash)}")
     parts += [f"# {'-' * 70}", "# the problem", f"# {'-' * 70}", "", problem]
     parts.append(f"PDEC_VERSION = {__version__!r}")
-    parts.append(f"SOURCE_HASH = {source_hash(module_source)!r}")
+    parts.append(f"SOURCE_HASH = {problem_hash(module_source)!r}")
     return "\n".join(parts) + MAIN

@@ -37,11 +37,13 @@ def run(
     reporter: Reporter | None = None,
     source_hash: str = "",
     extra_summary: dict | None = None,
+    extra_resolved: dict | None = None,
 ) -> tuple[dict, Problem]:
     """Train ``definition`` and write its run directory; return (summary, problem).
 
     ``training`` and ``output`` replace the definition's settings (standalone
-    scripts pass their command-line options this way)."""
+    scripts pass their command-line options this way). The run directory is
+    locked and checked before anything is written (`RunDir.for_training`)."""
     training = definition.training if training is None else training
     output = definition.output if output is None else output
     dtype = TORCH_DTYPES[training.dtype]
@@ -51,7 +53,7 @@ def run(
     problem = Problem(definition, dtype=dtype, device=device, seed=seed)
     sampler = Sampler(definition, training, dtype=dtype, device=device, seed=seed)
     evaluator = Evaluator(definition, output, dtype=dtype, device=device)
-    run_dir = RunDir(out or output.dir or Path("runs") / definition.name)
+    run_dir = RunDir.for_training(out or output.dir or Path("runs") / definition.name, resume=resume, source_hash=source_hash)
     run_dir.write_json(
         "resolved.json",
         {
@@ -63,6 +65,7 @@ def run(
             "training": training.to_dict(),
             "output": output.to_dict(),
             "device": str(device),
+            **(extra_resolved or {}),
         },
     )
     settings = RunSettings(

@@ -49,11 +49,16 @@ MAX_DIM = 10_000
 MAX_POINTS = 10_000_000
 
 
-def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> Spec:
+def load_spec(
+    path: str | Path, overrides: Sequence[str] = (), *, allow_outside_data: bool = False, files: bool = True
+) -> Spec:
     """Read and validate the spec file at ``path``.
 
     ``overrides`` are ``key.path=value`` settings (``training.steps=500``)
     applied to the YAML before validation, so they are checked like the file.
+    `data:` and `reference:` files must lie under the spec's directory unless
+    ``allow_outside_data``; ``files=False`` drops data conditions and the
+    reference without looking for their files (loading a trained run).
     """
     path = Path(path)
     try:
@@ -64,7 +69,10 @@ def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> Spec:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SpecError(f"spec is not UTF-8 text (byte {exc.start}): is this a binary file?", Loc(str(path), 1, 1)) from None
-    return load_spec_text(text, str(path), base_dir=path.parent, default_name=path.stem, overrides=overrides)
+    return load_spec_text(
+        text, str(path), base_dir=path.parent, default_name=path.stem, overrides=overrides,
+        allow_outside_data=allow_outside_data, files=files,
+    )  # fmt: skip
 
 
 def load_spec_text(
@@ -73,14 +81,18 @@ def load_spec_text(
     base_dir: Path | None = None,
     default_name: str = "problem",
     overrides: Sequence[str] = (),
+    *,
+    allow_outside_data: bool = False,
+    files: bool = True,
 ) -> Spec:
-    """Validate spec ``text`` as if read from ``file`` (for tests and tools)."""
+    """Validate spec ``text`` as if read from ``file`` (for tests and tools); see `load_spec`."""
     root = parse_yaml(text, file)
     if root is None:
         raise SpecError("spec is empty: expected a mapping with `domain`, `unknowns` and `equations`", Loc(file, 1, 1))
     for override in overrides:
         root = apply_override(root, override)
-    return _Reader(file, base_dir or Path(".")).spec(root, default_name)
+    reader = _Reader(file, base_dir or Path("."), allow_outside_data=allow_outside_data, files=files)
+    return reader.spec(root, default_name)
 
 
 _TRAINING_CHOICES = {
@@ -122,7 +134,7 @@ class _Reader(ValueReader):
             equations=self.equations(e["equations"]),
             conditions=self.conditions(e["conditions"], time.name if time else None) if "conditions" in e else (),
             exact=self.exact(e["exact"], unknowns) if "exact" in e else (),
-            reference=self.reference(e["reference"]) if "reference" in e else None,
+            reference=self.reference(e["reference"]) if "reference" in e and self.files else None,
             model=self.model(e["model"]) if "model" in e else ModelConfig(),
             training=self.training(e["training"]) if "training" in e else TrainingSettings(),
             output=self.output(e["output"]) if "output" in e else OutputSettings(),
@@ -305,7 +317,7 @@ class _Reader(ValueReader):
                 )
             )
         self._unique([r.name for r in result], "condition", node.loc)
-        return tuple(result)
+        return tuple(r for r in result if self.files or r.data is None)
 
     def data_path(self, node: YNode) -> Path:
         path = self.path(node, "data")

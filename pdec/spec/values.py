@@ -27,9 +27,13 @@ _FLOAT = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 class ValueReader:
     """Scalars, lists, names, numbers and choices read from YAML nodes, each with its position."""
 
-    def __init__(self, file: str, base_dir: Path) -> None:
+    def __init__(self, file: str, base_dir: Path, *, allow_outside_data: bool = False, files: bool = True) -> None:
         self.file = file
         self.base_dir = base_dir
+        self.allow_outside_data = allow_outside_data
+        """`data:` and `reference:` files may lie outside the spec's directory."""
+        self.files = files
+        """False: data conditions and the reference are dropped, their files never looked for."""
         self.constant_values: dict[str, sympy.Expr] = {}
 
     # -- generic checks --------------------------------------------------
@@ -136,8 +140,19 @@ class ValueReader:
         return lo, hi
 
     def path(self, node: YNode, what: str) -> Path:
+        """A file the spec names, resolved under the spec's directory (links followed). One outside it
+        is refused, before anything looks at it, unless the user allowed it (``allow_outside_data``)."""
         value = self.string(node, what)
-        path = (self.base_dir / value).resolve()
+        if not self.files:
+            return Path(value)
+        base = self.base_dir.resolve()
+        path = (base / value).resolve()
+        if not self.allow_outside_data and not path.is_relative_to(base):
+            raise SpecError(
+                f"`{what}`: `{value}` is outside the spec's directory; a spec may read files under its own "
+                "directory only (pass --allow-outside-data if you trust this spec)",
+                node.loc,
+            )
         if not path.is_file():
             raise SpecError(f"`{what}`: no file `{value}` (looked in {self.base_dir or '.'})", node.loc)
         return path

@@ -331,7 +331,8 @@ def _data_columns(c: Condition, spec: Spec) -> tuple[tuple[str, str], ...]:
             resolved.append((name, column))
         elif name in spec.variables or name in mapping:
             raise SpecError(
-                f"data file `{c.data.name}` has no column `{column}` for `{name}` (columns: {', '.join(available)})",
+                f"data file `{c.data.name}` has no column `{column}` for `{name}` "
+                f"({len(available)} column{'s' * (len(available) != 1)}; name its column with `columns:`)",
                 c.loc,
             )
     if not any(name in spec.unknowns for name, _ in resolved):
