@@ -1,6 +1,7 @@
 """What `pdec solve SPEC` gives a user: every spec with an exact or reference solution,
 trained with no training section (`auto`) and, for the hard benchmarks, also with
-the spec's own section.
+the spec's own section; `--mode bare` drops the model section too (the network
+left to `auto` as well), as a user who writes only the problem would.
 
 Each run is `pdec solve` in a fresh process, one thread, pinned to one core
 (`taskset`), with a wall-clock budget: `--max-time 600` for the hard problems
@@ -57,8 +58,10 @@ def run_one(name: str, mode: str, budget: float, core: int, out: Path, threads: 
     shutil.rmtree(run_dir, ignore_errors=True)  # a fresh run each time (pdec refuses to train into an old run)
     cmd = [sys.executable, "-m", "pdec", "solve", str(ROOT / "specs" / f"{name}.yaml"), "--out", str(run_dir),
            "--max-time", str(budget), "--json", "-q", "--set", "output.plots=false"]  # fmt: skip
-    if mode == "auto":
+    if mode in ("auto", "bare"):
         cmd += ["--set", "training={}"]  # the section as if the spec had none
+    if mode == "bare":
+        cmd += ["--set", "model={}"]  # the network left to `auto` too (every spec's activation is tanh, the default)
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     if sys.platform.startswith("linux"):
         cmd = ["taskset", "-c", str(core)] + cmd
@@ -107,8 +110,9 @@ def table(rows: list[dict]) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--only", nargs="+", metavar="NAME", help="spec names (file stems)")
-    p.add_argument("--mode", choices=("auto", "own", "both"), default="both",
-                   help="auto: no training section; own: the spec's section (hard problems only with `both`)")  # fmt: skip
+    p.add_argument("--mode", choices=("auto", "bare", "own", "both"), default="both",
+                   help="auto: no training section; bare: no training and no model section; "
+                        "own: the spec's section (hard problems only with `both`)")  # fmt: skip
     p.add_argument("--max-time", type=float, help="budget per run in seconds (default 600 hard, 180 others)")
     p.add_argument("--jobs", type=int, default=2, help="runs at once, each pinned to its own core")
     p.add_argument("--threads", type=int, default=1)
@@ -117,7 +121,7 @@ def main(argv=None) -> int:
     names = args.only or specs_with_truth()
     todo = []
     for name in names:
-        modes = ["auto", "own"] if args.mode == "both" and name in HARD else ["own" if args.mode == "own" else "auto"]
+        modes = ["auto", "own"] if args.mode == "both" and name in HARD else ["auto" if args.mode == "both" else args.mode]
         budget = args.max_time or (600.0 if name in HARD else 180.0)
         todo += [(name, mode, budget) for mode in modes]
     todo.sort(key=lambda t: -t[2])  # long runs first: the two cores stay busy

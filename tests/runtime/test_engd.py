@@ -74,6 +74,19 @@ def test_sample_space_solve_matches_parameter_space(damping):
     assert tall.shape == (20,)
 
 
+def test_singular_gramian_without_damping_is_solved_with_jitter():
+    """Two equal columns make JᵀJ singular; with λ = 0 the Cholesky retries with a tiny
+    jitter and still returns a least-squares solution (normal equations hold)."""
+    torch.manual_seed(1)
+    J = torch.randn(40, 6, dtype=torch.float64)
+    J[:, 5] = J[:, 4]
+    r = torch.randn(40, dtype=torch.float64)
+    x = engd_solve(J, r, 0.0)
+    assert torch.isfinite(x).all()
+    assert torch.allclose(J.T @ (J @ x), J.T @ r, atol=1e-6)
+    assert torch.isnan(engd_solve(torch.full((3, 2), float("nan"), dtype=torch.float64), r[:3], 1e-8)).all()
+
+
 def test_large_networks_are_refused():
     problem, *_, training = tiny_problem(SPECS / "poisson2d.yaml", ["model.hidden=[128, 128]"])
     with pytest.raises(ValueError, match="not supported. Use `kfac`"):
