@@ -3,7 +3,7 @@
 State lives here and in the optimizer. A step is deterministic given the
 checkpointed state (parameters, optimizer, sampler RNG, current points), so
 a resumed run ends bit-identical to an uninterrupted one on the CPU.
-Stops: the step budget (`completed`), ``max_time`` (`time-limit`), SIGINT
+Stops: the step budget (`completed`), ``max_time`` (`time-limit`), SIGINT or SIGTERM
 (`interrupted`, after a checkpoint), or repeated non-finite losses
 (`diverged`, after restoring the last good state and halving the step each
 time).
@@ -33,6 +33,8 @@ from pdec.runtime.sampling import Sampler
 from pdec.runtime.weighting import make_weighting
 
 MAX_RECOVERIES = 5
+LOG_SECONDS = 5.0
+"""A full record (errors evaluated, progress shown) at least this often, whatever `log_every` says."""
 
 
 @dataclass
@@ -41,7 +43,8 @@ class RunSettings:
     max_time: float | None = None
     resume: bool = False
     checkpoint_every: int = 500
-    checkpoint_seconds: float = 300.0
+    checkpoint_seconds: float = 60.0
+    """A checkpoint at least this often: a run killed early loses at most a minute."""
     keep_checkpoints: int = 3
     log_every: int = 100
     source_hash: str = ""
@@ -167,8 +170,17 @@ class Trainer:
         self.run_dir.save_checkpoint(self.step, self.state_dict(), self.settings.keep_checkpoints)
         self._last_checkpoint = time.perf_counter()
 
-    def _on_sigint(self, signum, frame) -> None:
+    def _on_signal(self, signum, frame) -> None:
+        """SIGINT (Ctrl-C) or SIGTERM (a scheduler, `kill`): stop after this step, with a checkpoint."""
         self._stop_signal = True
+
+    def _log(self, full: bool) -> None:
+        now = time.perf_counter()
+        record = self._record(now - self._t0 + self.elapsed_before, evaluate=full)
+        self.run_dir.append_metrics(record)
+        if full:
+            self.reporter.log(record)
+            self._last_log = now
 
     def _evaluate(self) -> tuple[dict[str, float], np.ndarray | None]:
         if not self.evaluator.has_truth:
@@ -176,9 +188,10 @@ class Trainer:
         prediction = self.evaluator.predict(self.problem.model)
         return self.evaluator.rel_l2(prediction), prediction
 
-    def _record(self, wall: float) -> dict:
+    def _record(self, wall: float, evaluate: bool = True) -> dict:
+        """A metrics record; ``evaluate=False`` leaves out the errors (a cheap point of the loss curve)."""
         total, losses = self._last
-        errors, _ = self._evaluate()
+        errors, _ = self._evaluate() if evaluate else ({}, None)
         record = {
             "step": self.step,
             "time_s": round(wall, 4),
@@ -211,8 +224,10 @@ class Trainer:
         self._last_checkpoint = time.perf_counter()
         good = self._snapshot()
         status, message = "completed", ""
-        previous = signal.signal(signal.SIGINT, self._on_sigint)
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
         self.reporter.start(self.step, settings.steps)
+        self._last_log = time.perf_counter()
+        curve_every = max(1, settings.steps // 100)  # the loss curve gets at least 100 points
         try:
             while self.step < settings.steps:
                 wall = time.perf_counter() - self._t0
@@ -247,10 +262,11 @@ class Trainer:
                     self.optimizer.recover(self.step)
                     continue
                 self.step += 1
-                if self.step % settings.log_every == 0 or self.step == settings.steps:
-                    record = self._record(time.perf_counter() - self._t0 + self.elapsed_before)
-                    self.run_dir.append_metrics(record)
-                    self.reporter.log(record)
+                scheduled = self.step % settings.log_every == 0 or self.step == settings.steps
+                full = scheduled or time.perf_counter() - self._last_log >= LOG_SECONDS
+                if full or self.step % curve_every == 0:
+                    self._log(full)
+                if scheduled:
                     good = self._snapshot()
                 if (
                     self.step % settings.checkpoint_every == 0
@@ -259,13 +275,12 @@ class Trainer:
                     self._checkpoint()
                 if self.plateau.update(self.step, float(total)):
                     message = f"stopped at step {self.step}: the loss fell by less than 1% in {self.plateau.patience} steps"
-                    if self.step % settings.log_every:
-                        record = self._record(time.perf_counter() - self._t0 + self.elapsed_before)
-                        self.run_dir.append_metrics(record)
-                        self.reporter.log(record)
+                    if not scheduled:
+                        self._log(full=True)  # the last step is always a full record
                     break
         finally:
-            signal.signal(signal.SIGINT, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
         if status == "diverged":
             self.problem.model.load_state_dict(good["model"])
             self.problem.parameters.load_state_dict(good["parameters"])
