@@ -124,20 +124,21 @@ def test_standalone_script_refuses_a_planted_checkpoint(tmp_path, small):
 SOURCE = "PROBLEM = 'the real module'\n"
 
 
-def _cached_name(source: str, stem: str) -> str:
+def _fresh_cache(tmp_path, monkeypatch, prefix: str):
+    """A private cache directory, a marker a planted file would create, and the module's stem and file name."""
     from pdec.codegen.emit import source_hash
 
-    return f"pdec_generated_{stem}_{source_hash(source)}"
+    cache, marker = tmp_path / "cache", tmp_path / "pwned"
+    monkeypatch.setenv("PDEC_CACHE_DIR", str(cache))
+    stem = f"{prefix}{os.getpid()}{time.monotonic_ns()}"
+    cache.mkdir(mode=0o700)
+    return cache, marker, stem, f"pdec_generated_{stem}_{source_hash(SOURCE)}"
 
 
 def test_planted_bytecode_in_the_cache_does_not_run(tmp_path, monkeypatch):
     from pdec.codegen.load import import_source
 
-    cache, marker = tmp_path / "cache", tmp_path / "pwned"
-    monkeypatch.setenv("PDEC_CACHE_DIR", str(cache))
-    stem = f"pyc{os.getpid()}{time.monotonic_ns()}"
-    name = _cached_name(SOURCE, stem)
-    cache.mkdir(mode=0o700)
+    cache, marker, stem, name = _fresh_cache(tmp_path, monkeypatch, "pyc")
     evil = tmp_path / "evil.py"
     evil.write_text(f"open({str(marker)!r}, 'w').write('ran')\nPROBLEM = 'planted'\n")
     (cache / f"{name}.py").write_text(SOURCE)
@@ -154,11 +155,7 @@ def test_planted_bytecode_in_the_cache_does_not_run(tmp_path, monkeypatch):
 def test_tampered_cached_source_does_not_run_and_is_replaced(tmp_path, monkeypatch):
     from pdec.codegen.load import import_source
 
-    cache, marker = tmp_path / "cache", tmp_path / "pwned"
-    monkeypatch.setenv("PDEC_CACHE_DIR", str(cache))
-    stem = f"py{os.getpid()}{time.monotonic_ns()}"
-    name = _cached_name(SOURCE, stem)
-    cache.mkdir(mode=0o700)
+    cache, marker, stem, name = _fresh_cache(tmp_path, monkeypatch, "py")
     (cache / f"{name}.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\nPROBLEM = 'tampered'\n")
     module = import_source(SOURCE, stem)
     assert module.PROBLEM == "the real module" and not marker.exists()
