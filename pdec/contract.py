@@ -12,7 +12,7 @@ Standard library only: standalone scripts carry this file inlined, and
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Mapping
 
 OPTIMIZER_NAMES = ("adam", "lbfgs", "adam+lbfgs", "engd", "kfac", "kfac*", "kfac2l")
@@ -96,14 +96,6 @@ class TrainingSettings:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> TrainingSettings:
-        """Settings from plain data (``to_dict``'s output); unknown keys are refused."""
-        values = dict(values)
-        if isinstance(values.get("points"), Mapping):
-            values["points"] = Points(**values["points"])
-        return cls(**values)
-
 
 @dataclass(frozen=True)
 class OutputSettings:
@@ -118,11 +110,6 @@ class OutputSettings:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def setting_names(settings: type) -> tuple[str, ...]:
-    """The keys a settings section accepts, in declaration order."""
-    return tuple(f.name for f in fields(settings))
 
 
 # ---------------------------------------------------------------------------
