@@ -84,7 +84,11 @@ def _codegen(args: argparse.Namespace) -> int:
     from .codegen.standalone import standalone_script
     from .runtime.rundir import write_atomic
 
-    script = standalone_script(compile_spec(args.spec, args.set, allow_outside_data=args.allow_outside_data).source)
+    from .api import spec_overrides
+
+    options = {k: getattr(args, k) for k in ("steps", "optimizer", "device", "dtype", "seed")}
+    overrides = spec_overrides(**options, settings=args.set)
+    script = standalone_script(compile_spec(args.spec, overrides, allow_outside_data=args.allow_outside_data).source)
     out = Path(args.output)
     write_atomic(out, script.encode())
     print(f"wrote {out} ({len(script.splitlines())} lines): python {out} --help", file=sys.stderr)
@@ -158,6 +162,15 @@ def _checkpoint_arg(text: str) -> str | int:
     return int(text) if text.isdigit() else text
 
 
+def _training_options(parser: argparse.ArgumentParser) -> None:
+    """The options `solve` and `codegen` share: shorthands for `--set training.KEY=VALUE`."""
+    parser.add_argument("--steps", type=int, help="optimizer steps (training.steps)")
+    parser.add_argument("--optimizer", help="training.optimizer: auto, adam, lbfgs, adam+lbfgs, engd, kfac, …")
+    parser.add_argument("--device", help="auto, cpu or cuda")
+    parser.add_argument("--dtype", help="float32 or float64")
+    parser.add_argument("--seed", type=int)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pdec", description="Compile PDE specs into physics-informed neural networks.")
     parser.add_argument("--version", action="version", version=f"pdec {__version__}")
@@ -177,12 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     solve = sub.add_parser("solve", help="train the PINN of a spec and write its run directory")
     solve.add_argument("spec", metavar="SPEC")
-    solve.add_argument("--steps", type=int, help="optimizer steps (training.steps)")
+    _training_options(solve)
     solve.add_argument("--max-time", type=float, metavar="SECONDS", help="stop cleanly after this wall-clock time")
-    solve.add_argument("--optimizer", help="training.optimizer: adam, lbfgs, adam+lbfgs, …")
-    solve.add_argument("--device", help="auto, cpu or cuda")
-    solve.add_argument("--dtype", help="float32 or float64")
-    solve.add_argument("--seed", type=int)
     solve.add_argument("--out", metavar="DIR", help="run directory (default runs/<name>)")
     solve.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in the run directory")
     solve.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE", help="override a spec setting")
@@ -194,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     codegen = sub.add_parser("codegen", help="write a standalone training script (torch and numpy only)")
     codegen.add_argument("spec", metavar="SPEC")
     codegen.add_argument("-o", "--output", required=True, metavar="FILE.py")
+    _training_options(codegen)
     codegen.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE", help="override a spec setting")
     _allow_outside(codegen)
     codegen.set_defaults(run=_codegen)

@@ -45,3 +45,27 @@ def test_standalone_matches_solve_without_pdec(tmp_path, small):
     solved = pdec.solve(HEAT, steps=8, out=tmp_path / "solve_run", settings=small + ["output.plots=false"]).summary
     for key in ("final_loss", "rel_l2", "losses", "steps", "status", "optimizer", "name"):
         assert from_script[key] == solved[key], key
+
+
+def test_codegen_takes_the_solve_options_and_the_script_its_own(tmp_path, small):
+    """`pdec codegen --optimizer/--steps` bake settings in like `pdec solve`; the script
+    accepts `--optimizer`, `--steps` and `--resume` at run time."""
+    script = tmp_path / "train.py"
+    sets = [a for s in small + ["output.plots=false"] for a in ("--set", s)]
+    subprocess.run(
+        [sys.executable, "-m", "pdec", "codegen", str(HEAT), "-o", str(script), "--optimizer", "lbfgs", "--steps", "3", *sets],
+        check=True, cwd=ROOT,
+    )  # fmt: skip
+    assert "TrainingSettings(optimizer='lbfgs', steps=3" in script.read_text()
+    out = tmp_path / "run"
+    first = subprocess.run(
+        [sys.executable, str(script), "--optimizer", "adam", "--out", str(out), "--json"], capture_output=True, text=True
+    )
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert json.loads(first.stdout)["optimizer"] == "adam" and json.loads(first.stdout)["steps"] == 3
+    more = subprocess.run(
+        [sys.executable, str(script), "--optimizer", "adam", "--steps", "5", "--resume", "--out", str(out), "--json"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert more.returncode == 0, more.stderr[-2000:]
+    assert json.loads(more.stdout)["steps"] == 5 and json.loads(more.stdout)["resumed_from"] == 3
