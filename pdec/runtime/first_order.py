@@ -112,7 +112,10 @@ class AdamThenLBFGS(Optimizer):
     """`adam+lbfgs`: Adam for the first half of the run's ``steps``, then
     L-BFGS from Adam's end point (Adam finds the basin, L-BFGS converges in
     it). The phase follows the step count, which `recover` resets to the
-    restored step, so a recovery can hand back to Adam."""
+    restored step, so a recovery can hand back to Adam. Under a time budget
+    the hand-over also comes when half of it is spent: with many steps and
+    `--max-time`, the run would otherwise never reach L-BFGS (then the
+    hand-over step depends on the machine's speed)."""
 
     name = "adam+lbfgs"
 
@@ -123,7 +126,7 @@ class AdamThenLBFGS(Optimizer):
         self.inner = self._build(self._phase())
 
     def _phase(self) -> str:
-        return "adam" if self.steps < self.settings.steps // 2 else "lbfgs"
+        return "adam" if self.steps < self.settings.steps // 2 and self.budget_used < 0.5 else "lbfgs"
 
     def _build(self, phase: str) -> _TorchOptimizer:
         return (Adam if phase == "adam" else LBFGS)(self.problem, self.settings, self.lr_scale)

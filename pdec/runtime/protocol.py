@@ -46,6 +46,9 @@ class Optimizer(ABC):
     def __init__(self, problem, settings: TrainingSettings) -> None:
         self.problem, self.settings = problem, settings
         self.info: dict[str, float] = {}
+        self.budget_used = 0.0
+        """The fraction of the run's wall-clock budget (`--max-time`) spent, set by the
+        trainer before each step; 0 without a budget. Schedules read it."""
 
     @property
     def current(self) -> str:

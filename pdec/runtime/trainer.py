@@ -116,6 +116,8 @@ class Trainer:
             self.optimizer = make_optimizer(self.problem, self.training)
 
     def _optimizer_step(self) -> None:
+        if self.settings.max_time:  # per invocation, as the time limit itself
+            self.optimizer.budget_used = (time.perf_counter() - self._t0) / self.settings.max_time
         self._last = self.optimizer.step(lambda: term_residuals(self.problem, self.batches), self.weights)
 
     # -- state -----------------------------------------------------------------
@@ -178,6 +180,7 @@ class Trainer:
         now = time.perf_counter()
         record = self._record(now - self._t0 + self.elapsed_before, evaluate=full)
         self.run_dir.append_metrics(record)
+        self._logged_step = self.step
         if full:
             self.reporter.log(record)
             self._last_log = now
@@ -227,6 +230,7 @@ class Trainer:
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
         self.reporter.start(self.step, settings.steps)
         self._last_log = time.perf_counter()
+        self._logged_step = self.step
         curve_every = max(1, settings.steps // 100)  # the loss curve gets at least 100 points
         try:
             while self.step < settings.steps:
@@ -281,6 +285,8 @@ class Trainer:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+        if status in ("time-limit", "interrupted") and self._logged_step != self.step:
+            self._log(full=True)  # the last step is always in the record
         if status == "diverged":
             self.problem.model.load_state_dict(good["model"])
             self.problem.parameters.load_state_dict(good["parameters"])

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import pytest
 import torch
 
@@ -74,3 +75,15 @@ def test_resume_is_bit_identical(tmp_path, optimizer):
     for a, b in zip(_params(straight.problem), _params(resumed.problem)):
         assert torch.equal(a, b)
     assert resumed.summary["final_loss"] == straight.summary["final_loss"]
+
+
+def test_adam_then_lbfgs_hands_over_at_half_the_time_budget(tmp_path, small):
+    """With far more steps than the budget allows, `adam+lbfgs` still reaches L-BFGS:
+    it hands over when half of `--max-time` is spent."""
+    result = pdec.solve(
+        ROOT / "specs" / "heat.yaml", steps=10**7, max_time=4.0, optimizer="adam+lbfgs", out=tmp_path,
+        settings=small + ["output.plots=false", "training.log_every=50"],
+    )  # fmt: skip
+    assert result.summary["status"] == "time-limit"
+    phases = [json.loads(line)["optimizer"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert phases[0] == "adam" and phases[-1] == "lbfgs", phases
