@@ -56,10 +56,12 @@ def plot_run(run_dir: str | Path) -> list[Path]:
             ax.legend()
             ax.set_title("error against time")
             written.append(_save(fig, run_dir / "error.png"))
-        if any("weights" in r for r in records) and len(records[-1]["weights"]) > 1:
+        weighted = [r for r in records if "weights" in r]
+        if weighted and len(weighted[-1]["weights"]) > 1 and any(r["weights"] != weighted[0]["weights"] for r in weighted):
+            # only when the weights changed (an adaptive weighting): fixed weights make flat lines
             fig, ax = plt.subplots(figsize=(6, 4))
-            for term in records[-1]["weights"]:
-                ax.semilogy(steps, [r["weights"][term] for r in records], label=term)
+            for term in weighted[-1]["weights"]:
+                ax.semilogy([r["step"] for r in weighted], [r["weights"][term] for r in weighted], label=term)
             ax.set_xlabel("step")
             ax.set_ylabel("weight")
             ax.legend()
@@ -112,8 +114,14 @@ def _plot_solution(plt, path: Path, run_dir: Path) -> list[Path]:
             if keep is None:  # scattered points: nothing sensible to draw
                 plt.close(fig)
                 continue
+            # prediction and exact on one colour scale, so that their colours compare
+            shared = np.concatenate([v[keep] for t, v in panels if t != "|error|"])
+            shared = shared[np.isfinite(shared)]
             for ax, (title, values) in zip(axes[0], panels):
-                sc = ax.tricontourf(X[keep, 0], X[keep, 1], values[keep], levels=50, cmap="viridis")
+                levels = 50
+                if title != "|error|" and shared.size and shared.max() > shared.min():
+                    levels = np.linspace(shared.min(), shared.max(), 51)
+                sc = ax.tricontourf(X[keep, 0], X[keep, 1], values[keep], levels=levels, cmap="viridis", extend="both")
                 fig.colorbar(sc, ax=ax)
                 ax.set_xlabel(variables[0])
                 ax.set_ylabel(variables[1])
