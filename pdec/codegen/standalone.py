@@ -124,6 +124,10 @@ def standalone_script(module_source: str) -> str:
         "",
         "from __future__ import annotations",
         "",
+        "import os",
+        "",
+        "os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')  # before torch: OpenMP threads sleep, not spin, when waiting",
+        "",
     ]
     seen: dict[str, str] = {}
     for rel in RUNTIME_FILES:
