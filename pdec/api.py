@@ -136,7 +136,7 @@ def solve(
     """
     from .codegen.emit import problem_hash
     from .codegen.load import load_problem
-    from .runtime.run import run
+    from .runtime.run import fixed_settings, run
     from .runtime.rundir import RunDir, write_atomic
 
     overrides = spec_overrides(steps=steps, optimizer=optimizer, device=device, dtype=dtype, seed=seed, settings=settings)
@@ -145,10 +145,10 @@ def solve(
     definition = load_problem(compiled.source, loaded.name)
     key = problem_hash(compiled.source)
     out_dir = Path(out or loaded.output.dir or Path("runs") / loaded.name)
-    run_dir = RunDir.for_training(out_dir, resume=resume)
+    run_dir = RunDir.for_training(
+        out_dir, resume=resume, source_hash=key, fixed=fixed_settings(definition, definition.training)
+    )
     try:
-        if resume:
-            _check_resume(run_dir, compiled.problem, key)
         if loaded.path is not None:
             try:
                 write_atomic(out_dir / "spec.yaml", Path(loaded.path).read_bytes())
@@ -171,40 +171,3 @@ def solve(
 
         plot_run(out_dir)
     return Result(summary, problem, out_dir)
-
-
-RESUME_FIXED = ("dtype", "sampler")
-"""Training settings a resumed run cannot change (its checkpoint holds points and states of that kind)."""
-
-
-def _check_resume(run_dir, problem: SymbolicProblem, key: str) -> None:
-    """Refuse to resume a run of another problem, network or dtype, naming what differs."""
-    import json
-
-    state = run_dir.load_latest_checkpoint()
-    try:
-        old = json.loads((run_dir.path / "resolved.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        old = {}
-    new = {
-        "variables": list(problem.variables),
-        "unknowns": list(problem.unknowns),
-        "model.hidden": list(problem.hidden),
-        "model.activation": problem.activation_name,
-        **{f"training.{k}": getattr(problem.training, k) for k in RESUME_FIXED},
-    }
-    before = {
-        "variables": old.get("variables"),
-        "unknowns": old.get("unknowns"),
-        "model.hidden": old.get("model", {}).get("hidden"),
-        "model.activation": old.get("model", {}).get("activation"),
-        **{f"training.{k}": old.get("training", {}).get(k) for k in RESUME_FIXED},
-    }
-    differ = [f"{k} is {before[k]} in the run and {v} now" for k, v in new.items() if before[k] is not None and before[k] != v]
-    if state.get("source_hash") == key and not differ:
-        return
-    what = "; ".join(differ) if differ else "the equations, conditions, domain, constants or pdec's version changed"
-    raise PdecError(
-        f"cannot resume {run_dir.path}: the checkpoint was written for a different version of this problem ({what}); "
-        "resume with the settings it was trained with, or start a fresh run with --out DIR"
-    )

@@ -26,6 +26,19 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def fixed_settings(definition: ProblemDef, training: TrainingSettings) -> dict:
+    """What a resumed run cannot change, keyed as in the flattened `resolved.json`: the
+    network, and the dtype and sampler its checkpoint's states and points were made with."""
+    return {
+        "variables": list(definition.variables),
+        "unknowns": list(definition.unknowns),
+        "model.hidden": list(definition.hidden),
+        "model.activation": definition.activation_name,
+        "training.dtype": training.dtype,
+        "training.sampler": training.sampler,
+    }
+
+
 def run(
     definition: ProblemDef,
     *,
@@ -53,7 +66,12 @@ def run(
     problem = Problem(definition, dtype=dtype, device=device, seed=seed)
     sampler = Sampler(definition, training, dtype=dtype, device=device, seed=seed)
     evaluator = Evaluator(definition, output, dtype=dtype, device=device)
-    run_dir = RunDir.for_training(out or output.dir or Path("runs") / definition.name, resume=resume, source_hash=source_hash)
+    run_dir = RunDir.for_training(
+        out or output.dir or Path("runs") / definition.name,
+        resume=resume,
+        source_hash=source_hash,
+        fixed=fixed_settings(definition, training),
+    )
     run_dir.write_json(
         "resolved.json",
         {

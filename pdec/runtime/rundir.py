@@ -202,6 +202,17 @@ def holds_run(directory: Path) -> bool:
     return any(os.path.lexists(directory / name) for name in RUN_FILES) or bool(list_checkpoints(directory))
 
 
+def _flatten(resolved: dict) -> dict:
+    """`resolved.json` as ``{"model.hidden": …, "training.dtype": …, "variables": …}``."""
+    out = {}
+    for key, value in resolved.items():
+        if isinstance(value, dict):
+            out.update({f"{key}.{k}": v for k, v in value.items()})
+        else:
+            out[key] = value
+    return out
+
+
 class RunDir:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -214,22 +225,29 @@ class RunDir:
         self._release = None
 
     @classmethod
-    def for_training(cls, path: str | Path, *, resume: bool, source_hash: str = "") -> "RunDir":
+    def for_training(
+        cls, path: str | Path, *, resume: bool, source_hash: str = "", fixed: dict | None = None
+    ) -> "RunDir":
         """The run directory, locked for this process and checked before anything is written in it.
 
         Refused (`PdecError`): a directory another process trains in; a link
         where pdec writes a file; a fresh run where a run already is (without
         ``resume``); ``resume`` with no checkpoint, or with a checkpoint of
-        another problem (``source_hash``, when given). Temporary files left by
-        a crash are removed. `release` (or the end of the process) unlocks."""
+        another problem (``source_hash``, when given), naming each of the
+        ``fixed`` settings (`run.fixed_settings`) that differs from the run's
+        `resolved.json`. Temporary files left by a crash are removed. The checks
+        run once, when this process takes the lock (`pdec.api.solve` before it
+        writes `spec.yaml`; `run` asks again and finds the lock held). `release`
+        (or the end of the process) unlocks."""
         if resume and not Path(path).is_dir():
             raise PdecError(f"--resume: there is no run directory {path}; drop --resume to start a fresh run")
         run_dir = cls(path)
         key = _lock(run_dir.path)
-        if key is not None:
-            run_dir._release = weakref.finalize(run_dir, _unlock, key)
+        if key is None:  # this process locked and checked it already
+            return run_dir
+        run_dir._release = weakref.finalize(run_dir, _unlock, key)
         try:
-            run_dir._check(resume, source_hash)
+            run_dir._check(resume, source_hash, fixed or {})
             run_dir.remove_orphans()
         except BaseException:
             run_dir.release()
@@ -241,7 +259,7 @@ class RunDir:
         if self._release is not None:
             self._release()
 
-    def _check(self, resume: bool, source_hash: str) -> None:
+    def _check(self, resume: bool, source_hash: str, fixed: dict) -> None:
         links = sorted({p.name for pattern in WRITTEN for p in self.path.glob(pattern) if p.is_symlink()})
         if links:
             raise PdecError(
@@ -261,13 +279,20 @@ class RunDir:
                 f"--resume: {self.path} holds no checkpoint to resume from{stopped}; "
                 "drop --resume to start a fresh run, or pass --out DIR to train into another directory"
             )
-        if source_hash:
-            state = self.load_latest_checkpoint()
-            if state.get("source_hash") != source_hash:
-                raise PdecError(
-                    "the checkpoint was written for a different version of this problem (spec or pdec changed); "
-                    "start a fresh run in another directory"
-                )
+        if not source_hash:
+            return
+        try:
+            before = _flatten(json.loads((self.path / "resolved.json").read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            before = {}
+        differ = [f"{k} is {before[k]} in the run and {v} now" for k, v in fixed.items() if k in before and before[k] != v]
+        if self.load_latest_checkpoint().get("source_hash") == source_hash and not differ:
+            return
+        what = "; ".join(differ) if differ else "the equations, conditions, domain, constants or pdec's version changed"
+        raise PdecError(
+            f"cannot resume {self.path}: the checkpoint was written for a different version of this problem ({what}); "
+            "resume with the settings it was trained with, or start a fresh run with --out DIR"
+        )
 
     def remove_orphans(self) -> list[str]:
         """Delete the temporary files (``.NAME.*.tmp``) a crash left behind; return their names."""
