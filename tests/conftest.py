@@ -1,6 +1,6 @@
 """Shared fixtures: the example specs as parameters, and overrides that make a spec train fast.
 
-The test tree mirrors the package: tests/spec, tests/lang, tests/codegen,
+The test tree mirrors the package: tests/spec, tests/lang, tests/plan, tests/codegen,
 tests/taylor, tests/runtime, tests/report; pipeline-wide tests at the top.
 """
 

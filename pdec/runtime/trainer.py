@@ -277,7 +277,7 @@ class Trainer:
                     or time.perf_counter() - self._last_checkpoint >= settings.checkpoint_seconds
                 ):
                     self._checkpoint()
-                if self.plateau.update(self.step, float(total)):
+                if self.plateau.patience and self.plateau.update(self.step, float(total)):  # no host sync without a plateau rule
                     message = f"stopped at step {self.step}: the loss fell by less than 1% in {self.plateau.patience} steps"
                     if not scheduled:
                         self._log(full=True)  # the last step is always a full record

@@ -1,0 +1,44 @@
+"""`auto`: the recipe chosen where a spec leaves training open, and the plateau stop it relies on."""
+
+from __future__ import annotations
+
+import pytest
+
+from pdec.api import compile_spec
+from pdec.plan.auto import ENGD_MAX_PARAMETERS, LARGE, SMALL, n_parameters
+from pdec.runtime.plateau import Plateau
+
+
+def test_every_spec_gets_a_concrete_deterministic_choice(spec_path):
+    first = compile_spec(spec_path, ["training={}"]).problem
+    again = compile_spec(spec_path, ["training={}"]).problem
+    assert first.training == again.training and first.hidden == again.hidden and first.choice == again.choice
+    t = first.training
+    assert t.optimizer in (SMALL.optimizer, LARGE.optimizer) and t.steps and t.points and t.patience
+    assert first.choice.startswith("auto (")
+
+
+def test_rules_and_that_spec_keys_win(heat_path):
+    small = compile_spec(heat_path, ["training={}", "model={}"]).problem
+    assert (small.training.optimizer, small.hidden, small.training.patience) == ("engd", (32, 32), 30)
+    big = compile_spec(heat_path, ["training={}", "model.hidden=[64, 64, 64]"]).problem
+    assert n_parameters(2, (64, 64, 64), 1) > ENGD_MAX_PARAMETERS and big.training.optimizer == "lbfgs"
+    kept = compile_spec(heat_path, ["training={steps: 7, patience: 0}", "model={}"]).problem
+    assert kept.training.steps == 7 and kept.training.patience == 0 and kept.training.optimizer == "engd"
+    named = compile_spec(heat_path, ["training={optimizer: adam}", "model={}"]).problem
+    assert (named.training.steps, named.hidden, named.training.patience, named.choice) == (2000, (64, 64, 64), 0, "")
+
+
+@pytest.mark.parametrize(
+    "losses, patience, stop_at",
+    [
+        ([1.0] * 10, 3, 4),  # no fall at all: stops `patience` steps after the first
+        ([1.0, 0.5, 0.25, 0.2, 0.199, 0.198, 0.197], 2, 6),  # falls of < 1% from step 4 on
+        ([1.0, 0.9, 0.8, 0.7, 0.6], 2, None),  # keeps falling
+        ([1.0] * 10, 0, None),  # patience 0: never
+    ],
+)
+def test_plateau(losses, patience, stop_at):
+    rule = Plateau(patience)
+    stopped = next((step for step, loss in enumerate(losses, start=1) if rule.update(step, loss)), None)
+    assert stopped == stop_at
