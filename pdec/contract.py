@@ -242,6 +242,11 @@ class ProblemDef:
     output: OutputSettings = field(default_factory=OutputSettings)
     choice: str = ""
     """What `auto` chose and why, in one line (empty when the spec chose everything)."""
+    solution: Mapping[str, Callable] = field(default_factory=dict)
+    """Unknowns with exact conditions (``u = G + φ·N``, `hard: true`): per canonical derivative
+    name of such an unknown (``u``, ``u_x``, …), ``(X, D, P) -> values`` from the network's
+    derivatives ``D``. Residuals are already written in ``N``; everything that reports ``u``
+    (values, data and periodic terms, metrics, predictions) goes through these."""
 
     def term(self, name: str) -> Term:
         for t in self.terms:

@@ -24,7 +24,8 @@ def _domain(problem: SymbolicProblem) -> str:
 
 
 def describe(problem: SymbolicProblem, graph: OperatorGraph) -> str:
-    """A multi-line description: equations, conditions, derivatives, streams."""
+    """A multi-line description: equations, conditions, derivatives, streams. With exact
+    conditions the residuals are shown as trained: in the network's output ``N`` (named ``u``)."""
     out = [f"{problem.name}" + (f" — {problem.description}" if problem.description else "")]
     out.append(f"  domain     {_domain(problem)}")
     out.append(f"  inputs     {', '.join(problem.variables)}")
@@ -33,6 +34,10 @@ def describe(problem: SymbolicProblem, graph: OperatorGraph) -> str:
         out.append("  constants  " + ", ".join(f"{k} = {to_text(v)}" for k, v in problem.constants.items()))
     if problem.learnable:
         out.append("  learnable  " + ", ".join(f"{p.name} (from {p.initial:g})" for p in problem.learnable))
+    for name, (G, phi) in problem.constrained.items():
+        out.append(f"  exactly    {name} = G + φ·N (N: the network; conditions met by construction)")
+        out.append(f"               G = {to_text(G)}")
+        out.append(f"               φ = {to_text(phi)}")
     out.append("")
     plans = {t.name: t for t in graph.terms}
     for term in problem.terms:

@@ -192,13 +192,13 @@ class TrainedRun:
     @torch.no_grad()
     def predict(self, X) -> dict[str, torch.Tensor]:
         """Each unknown at the points ``X``: ``{unknown: [N]}``."""
-        model = self.problem.model
-        return self._batched(X, lambda x: {u: v for u, v in zip(self.unknowns, model(x).unbind(1))})
+        solution = self.problem.solution
+        return self._batched(X, lambda x: {u: v for u, v in zip(self.unknowns, solution(x).unbind(1))})
 
     @torch.no_grad()
     def derivatives(self, X) -> dict[str, torch.Tensor]:
         """Every derivative of every unknown the spec uses, by canonical name (``d(u,x)``, ``laplacian(u)``)."""
-        return self._batched(X, self.problem.derivatives)
+        return self._batched(X, self.problem.values)
 
     @torch.no_grad()
     def residuals(self, X) -> dict[str, torch.Tensor]:

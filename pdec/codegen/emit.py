@@ -24,13 +24,14 @@ from .. import __version__
 from ..contract import BallDomain
 from ..errors import PdecError
 from ..lang.numeric import evaluate
-from ..lang.nodes import NormalDerivative
+from ..lang.nodes import Laplacian, NormalDerivative, unknown_function
 from ..lang.printer import to_text
 from ..lang.scope import symbol
 from ..plan.graph import OperatorGraph, atom_need, derivative_atoms
+from ..symbolic.hard import substitute
 from ..symbolic.problem import SymbolicProblem, Term
 from ..taylor.operators import Laplacian as LaplacianOp
-from ..taylor.operators import Partial
+from ..taylor.operators import Partial, canonical_name
 from .names import Namer
 from .printer import to_torch
 
@@ -120,8 +121,15 @@ class _Emitter:
         return {symbol(v): (self.namer.variable(v), f"X[:, {i}]") for i, v in enumerate(self.variables)}
 
     def residual(self, term: Term) -> tuple[str, list[str]]:
+        name = self.namer.function("residual", term.name)
+        doc = f"{term.kind} {term.name}: {to_text(term.residual)} = 0"
+        return name, self._over_derivatives(name, doc, term.residual)
+
+    def _over_derivatives(self, name: str, doc: str, expr: sympy.Expr) -> list[str]:
+        """``def name(X, D, P, normals=None)`` computing ``expr`` from the points, the network's
+        derivatives, the learnable parameters and the outward normals."""
         spatial = tuple(symbol(s) for s in self.problem.spatial)
-        expr = self._fold(term.residual)
+        expr = self._fold(expr)
         normals = [sympy.Symbol(f"__normal_{s}") for s in self.problem.spatial]
         expr = expr.replace(
             lambda e: isinstance(e, NormalDerivative),
@@ -136,9 +144,30 @@ class _Emitter:
             (need,) = atom_need(atom, self.problem, self.problem.training.laplacian_samples)
             ident = self.namer.derivative(need.unknown, need.operator, self.variables)
             bindings[atom] = (ident, f"D[{need.name!r}]")
-        name = self.namer.function("residual", term.name)
-        doc = f"{term.kind} {term.name}: {to_text(term.residual)} = 0"
-        return name, self._function(name, "X, D, P, normals=None", doc, expr, bindings)
+        return self._function(name, "X, D, P, normals=None", doc, expr, bindings)
+
+    def solution(self, out: list[str]) -> dict[str, str]:
+        """For each constrained unknown, ``G + φ·N`` and each of its derivatives the run computes,
+        as functions of the network's derivatives (only those the `everything` plan carries)."""
+        problem, variables = self.problem, tuple(symbol(v) for v in self.variables)
+        available = {canonical_name(u, op, self.variables) for op in self.graph.everything.operators for u in problem.unknowns}
+        functions = {}
+        for u in problem.constrained:
+            f = unknown_function(u, variables)
+            for op in self.graph.everything.operators:
+                if isinstance(op, Partial):
+                    atom = sympy.Derivative(f, *(variables[i] for i in op.index)) if op.index else f
+                else:
+                    atom = f
+                    for _ in range(op.power):
+                        atom = Laplacian(atom)
+                expr = substitute(atom, problem.constrained, problem)
+                if not all(n.name in available for a in derivative_atoms(expr) for n in atom_need(a, problem, problem.training.laplacian_samples)):
+                    continue
+                key = canonical_name(u, op, self.variables)
+                name = self.namer.function("solution", self.namer.derivative(u, op, self.variables))
+                functions[key] = self._defined((name, self._over_derivatives(name, f"{key}, with {u} = G + φ·N (exact conditions)", expr)), out)
+        return functions
 
     def exact(self, unknown: str, expr: sympy.Expr) -> tuple[str, list[str]]:
         name = self.namer.function("exact", unknown)
@@ -248,6 +277,7 @@ class _Emitter:
         point_set_of = {t: ps.name for ps in graph.point_sets for t in ps.terms}
         terms = [self._term(t, point_set_of[t.name], out) for t in problem.terms]
         exact = {u: self._defined(self.exact(u, expr), out) for u, expr in problem.exact.items()}
+        solution = self.solution(out)
         if isinstance(problem.domain, BallDomain):
             domain = f"BallDomain({_literal(problem.domain.center)}, {problem.domain.radius!r})"
         else:
@@ -281,6 +311,7 @@ class _Emitter:
             f"    training={_literal(problem.training)},",
             f"    output={_literal(problem.output)},",
             f"    choice={_literal(problem.choice)},",
+            *(["    solution={" + ", ".join(f"{_literal(k)}: {f}" for k, f in solution.items()) + "},"] if solution else []),
             ")",
         ]
         return "\n".join(out).rstrip() + "\n"

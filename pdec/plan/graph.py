@@ -115,7 +115,8 @@ def derivative_atoms(expr: sympy.Expr) -> set[sympy.Basic]:
     while stack:
         node = stack.pop()
         if is_unknown(node) or isinstance(node, (sympy.Derivative, Laplacian, NormalDerivative)):
-            atoms.add(node)
+            if node.atoms(sympy.core.function.AppliedUndef):  # not dn(G) of exact data (`symbolic.hard`)
+                atoms.add(node)
         else:
             stack.extend(node.args)
     return atoms

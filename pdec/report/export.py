@@ -45,6 +45,20 @@ class ExportedNetwork(torch.nn.Module):
         return self.net(X.to(self.dtype_probe.dtype))
 
 
+class _Solution(torch.nn.Module):
+    """The network and, for unknowns with exact conditions, ``u = G + φ·N`` around it (traced)."""
+
+    def __init__(self, net: torch.nn.Module, problem) -> None:
+        super().__init__()
+        self.net, self.solution, self.unknowns = net, problem.definition.solution, problem.unknowns
+        self.parameters_ = {k: v.detach().cpu() for k, v in problem.parameters.items()}
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        raw = self.net(X)
+        D = {u: raw[:, k] for k, u in enumerate(self.unknowns)}
+        return torch.stack([self.solution[u](X, D, self.parameters_) if u in self.solution else D[u] for u in self.unknowns], 1)
+
+
 def export_torchscript(problem, path: str | Path, *, step: int | None = None) -> Path:
     """Write ``problem``'s network (a `pdec.runtime.problem.Problem`) to ``path`` as TorchScript."""
     from ..runtime.rundir import write_atomic
@@ -56,7 +70,7 @@ def export_torchscript(problem, path: str | Path, *, step: int | None = None) ->
     example = torch.rand(4, len(problem.variables), dtype=param.dtype)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch 2.9+ calls TorchScript deprecated; torch.jit.load still reads it
-        traced = torch.jit.trace(net, example)
+        traced = torch.jit.trace(_Solution(net, problem) if problem.definition.solution else net, example)
         module = torch.jit.script(ExportedNetwork(traced, problem.variables, problem.unknowns, param.dtype))
         buffer = io.BytesIO()
         torch.jit.save(module, buffer, _extra_files={"pdec.json": json.dumps(_meta(problem, param.dtype, step))})

@@ -32,6 +32,8 @@ GN_MAX_PARAMETERS = 10_000
 
 
 JITTER_TRIES = 8
+MAX_DAMPING = 1e6
+"""Adaptive damping stops growing here: λ that large makes the step a short gradient step."""
 
 
 def engd_solve(J: Tensor, r: Tensor, damping: float) -> Tensor:
@@ -63,6 +65,21 @@ def engd_solve(J: Tensor, r: Tensor, damping: float) -> Tensor:
     # not factorizable even with jitter: a non-finite Jacobian. A non-finite step lets the
     # line search find no finite loss, and the trainer recovers from the last good state.
     return torch.full((D,), float("nan"), dtype=J.dtype, device=J.device)
+
+
+def adapt_damping(damping: float, step_size: float, floor: float) -> float:
+    """Levenberg–Marquardt's rule on the line search's verdict (Nocedal & Wright 2006, §10.3).
+
+    A full step accepted says the Gauss–Newton model is right: trust it more (λ/3, down to
+    the spec's ``damping``). A step cut below 1/4 says it is wrong far out — typically with
+    fewer residuals than parameters, where the minimum-norm step is huge and the line search
+    shrinks it to nothing (1e-9 on a wave equation with exact conditions): λ×10 shortens
+    the step towards the gradient direction, where the model holds."""
+    if step_size >= 1.0:
+        return max(floor, damping / 3)
+    if step_size < 0.25:
+        return min(MAX_DAMPING, damping * 10)
+    return damping
 
 
 class ENGD(Optimizer):
@@ -99,14 +116,19 @@ class ENGD(Optimizer):
         eta, total, losses = gn_line_search(self.problem, residual_fn, weights, vs, vp, current=lin.total)
         self.steps += 1
         self.info = {"damping": self.damping, "step_size": eta, "rows": float(J.shape[0])}
+        if self.settings.adaptive_damping:
+            self.damping = adapt_damping(self.damping, eta, float(self.settings.damping))
         return total, losses
 
     def recover(self, step: int) -> None:
-        """ENGD keeps no curvature between steps: only the count restarts."""
+        """ENGD keeps no curvature between steps: the count restarts and the damping grows."""
         self.steps = 0
+        if self.settings.adaptive_damping:
+            self.damping = min(MAX_DAMPING, self.damping * 100)
 
     def state_dict(self) -> dict:
-        return {"steps": self.steps}
+        return {"steps": self.steps, "damping": self.damping}
 
     def load_state_dict(self, state: dict) -> None:
         self.steps = int(state["steps"])
+        self.damping = float(state.get("damping", self.settings.damping))

@@ -93,9 +93,10 @@ class Evaluator:
         return np.stack(np.meshgrid(*self.grid_axes, indexing="ij"), axis=-1).reshape(-1, d)
 
     @torch.no_grad()
-    def predict(self, model: torch.nn.Module, batch: int = 65536) -> np.ndarray:
-        """Network outputs at the evaluation points, ``[M, n_unknowns]``."""
-        parts = [model(self.X[i : i + batch]) for i in range(0, len(self.X), batch)]
+    def predict(self, solution, batch: int = 65536) -> np.ndarray:
+        """The unknowns at the evaluation points, ``[M, n_unknowns]``; ``solution`` is
+        `Problem.solution` (``X -> [N, n_unknowns]``)."""
+        parts = [solution(self.X[i : i + batch]) for i in range(0, len(self.X), batch)]
         return torch.cat(parts).double().cpu().numpy()
 
     def rel_l2(self, prediction: np.ndarray) -> dict[str, float]:

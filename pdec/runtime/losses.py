@@ -27,11 +27,11 @@ def term_residuals(problem: Problem, batches: dict[str, Batch], generator=None) 
         elif term.kind in ("boundary", "initial"):
             out[term.name] = term.residual(b.X, problem.derivatives(b.X, term.point_set, generator), P, b.normals)
         elif term.kind == "periodic":
-            low = problem.derivatives(b.X, term.point_set)
-            high = problem.derivatives(b.partner, term.point_set)
+            low = problem.values(b.X, term.point_set)
+            high = problem.values(b.partner, term.point_set)
             out[term.name] = torch.cat([low[k] - high[k] for k in sorted(low)])
         elif term.kind == "data":
-            values = problem.derivatives(b.X, term.point_set)
+            values = problem.values(b.X, term.point_set)
             out[term.name] = torch.cat([values[u] - b.observed[:, j] for j, u in enumerate(b.observed_names)])
     return out
 

@@ -48,6 +48,27 @@ class Problem:
         d = self.definition
         return self._named(X, d.everything if point_set is None else d.point_sets[point_set], generator)
 
+    def fields(self, X: torch.Tensor, D: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The unknowns and their derivatives from the network's ``D``: the same, except for
+        unknowns with exact conditions, ``u = G + φ·N`` (`ProblemDef.solution`)."""
+        solution = self.definition.solution
+        if not solution:
+            return D
+        return {k: solution[k](X, D, self.parameters) if k in solution else v for k, v in D.items()}
+
+    def values(self, X: torch.Tensor, point_set: str | None = None, generator=None) -> dict[str, torch.Tensor]:
+        """`derivatives` of the unknowns themselves (through `fields`)."""
+        return self.fields(X, self.derivatives(X, point_set, generator))
+
+    def solution(self, X: torch.Tensor) -> torch.Tensor:
+        """The unknowns at ``X``, ``[N, len(unknowns)]`` (one plain forward pass)."""
+        raw = self.model(X)
+        solution = self.definition.solution
+        if not solution:
+            return raw
+        D = {u: raw[:, k] for k, u in enumerate(self.unknowns)}
+        return torch.stack([solution[u](X, D, self.parameters) if u in solution else D[u] for u in self.unknowns], dim=1)
+
     def residual(self, name: str, X: torch.Tensor, normals: torch.Tensor | None = None, derivatives=None) -> torch.Tensor:
         """The residual of one equation or condition at the points ``X``."""
         term = self.definition.term(name)

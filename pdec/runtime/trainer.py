@@ -188,7 +188,7 @@ class Trainer:
     def _evaluate(self) -> tuple[dict[str, float], np.ndarray | None]:
         if not self.evaluator.has_truth:
             return {}, None
-        prediction = self.evaluator.predict(self.problem.model)
+        prediction = self.evaluator.predict(self.problem.solution)
         return self.evaluator.rel_l2(prediction), prediction
 
     def _record(self, wall: float, evaluate: bool = True) -> dict:
@@ -326,7 +326,7 @@ class Trainer:
                 }
         summary.update(self.settings.extra_summary)
         if prediction is None:
-            prediction = self.evaluator.predict(self.problem.model)
+            prediction = self.evaluator.predict(self.problem.solution)
         arrays = {"X": self.evaluator.X_np, "prediction": prediction, "variables": np.array(self.problem.variables)}
         arrays["unknowns"] = np.array(self.problem.unknowns)
         for u, values in self.evaluator.truth.items():

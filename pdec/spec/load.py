@@ -277,7 +277,7 @@ class _Reader(ValueReader):
 
     def conditions(self, node: YNode, time: str | None) -> tuple[Condition, ...]:
         items = self.sequence(node, "conditions")
-        keys = ("name", "on", "impose", "periodic", "data", "columns", "weight", "points")
+        keys = ("name", "on", "impose", "periodic", "data", "columns", "weight", "points", "hard")
         result = []
         counters: dict[str, int] = {}
         for item in items:
@@ -293,6 +293,8 @@ class _Reader(ValueReader):
                 raise SpecError(f"`on` belongs to `impose`, not to `{kind}`", item.key_locs["on"])
             if "columns" in e and kind != "data":
                 raise SpecError("`columns` belongs to `data`", item.key_locs["columns"])
+            if "hard" in e and kind != "impose":
+                raise SpecError("`hard` belongs to `impose`: only imposed values can be made exact", item.key_locs["hard"])
             prefix = {"impose": "bc", "periodic": "periodic", "data": "data"}[kind]
             if kind == "impose" and time and _mentions_initial(e["on"], time):
                 prefix = "ic"
@@ -314,6 +316,7 @@ class _Reader(ValueReader):
                     columns=columns,
                     weight=self.weight(item),
                     points=self.integer(e["points"], "points", 1, MAX_POINTS) if "points" in e else None,
+                    hard=self.boolean(e["hard"], "hard") if "hard" in e else False,
                 )
             )
         self._unique([r.name for r in result], "condition", node.loc)

@@ -121,6 +121,9 @@ class Condition:
     columns: tuple[tuple[str, str], ...] = ()
     weight: float = 1.0
     points: int | None = None
+    hard: bool = False
+    """`impose` only: satisfy the condition exactly by construction (`pdec.symbolic.hard`)
+    instead of penalizing it in the loss."""
 
     @property
     def kind(self) -> str:

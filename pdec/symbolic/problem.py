@@ -61,6 +61,8 @@ class Term:
     data: Path | None = None
     columns: tuple[tuple[str, str], ...] = ()
     points: int | None = None
+    hard: bool = False
+    """Satisfied exactly by the form of the unknown (`pdec.symbolic.hard`), not by a loss term."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,9 @@ class SymbolicProblem:
     warnings: tuple[SpecWarning, ...] = field(default=())
     choice: str = ""
     """What `pdec.plan.auto` chose, in one line."""
+    constrained: dict[str, tuple[sympy.Expr, sympy.Expr]] = field(default_factory=dict)
+    """Per unknown with exact conditions, ``(G, φ)``: the unknown is ``G + φ·N`` with ``N`` the
+    network's output, and ``terms`` are written in ``N`` (`pdec.symbolic.hard`)."""
 
     @property
     def equations(self) -> tuple[Term, ...]:
@@ -201,7 +206,7 @@ def _condition(c: Condition, spec: Spec, scope: Scope, where: Scope, geometry: G
     kind = "initial" if supports[0].region == "initial" else "boundary"
     if kind == "initial" and residual.has(NormalDerivative):
         raise SpecError("`dn` is the normal derivative on the spatial boundary, not at the initial time", c.impose.loc)
-    return Term(c.name, kind, residual, c.weight, c.impose.loc, c.impose.text, supports=supports, points=c.points)
+    return Term(c.name, kind, residual, c.weight, c.impose.loc, c.impose.text, supports=supports, points=c.points, hard=c.hard)
 
 
 def _support(clause, spec: Spec, geometry: Geometry, constants, on: Text) -> Support:

@@ -9,8 +9,7 @@ import pytest
 import torch
 
 from pdec.runtime.curvature import gn_linearize
-from pdec.runtime.engd import ENGD, engd_solve
-from pdec.runtime.losses import term_residuals
+from pdec.runtime.engd import ENGD, MAX_DAMPING, adapt_damping, engd_solve
 
 from optim_cases import SPECS, tiny_problem
 
@@ -91,3 +90,34 @@ def test_large_networks_are_refused():
     problem, *_, training = tiny_problem(SPECS / "poisson2d.yaml", ["model.hidden=[128, 128]"])
     with pytest.raises(ValueError, match="not supported. Use `kfac`"):
         ENGD(problem, training)
+
+
+def test_adaptive_damping_follows_the_line_search():
+    """Full steps lower λ by 3 down to the spec's floor; steps cut below 1/4 raise it by 10
+    up to MAX_DAMPING; steps in between keep it."""
+    assert adapt_damping(3e-6, 1.0, 1e-8) == pytest.approx(1e-6)
+    assert adapt_damping(2e-8, 1.0, 1e-8) == 1e-8
+    assert adapt_damping(1e-8, 0.5, 1e-8) == 1e-8
+    assert adapt_damping(1e-8, 0.25, 1e-8) == 1e-8
+    assert adapt_damping(1e-8, 0.125, 1e-8) == pytest.approx(1e-7)
+    assert adapt_damping(MAX_DAMPING, 2.0**-30, 1e-8) == MAX_DAMPING
+
+
+def test_underdetermined_engd_recovers_by_damping():
+    """With fewer residuals than parameters the minimum-norm Gauss–Newton step is long and
+    the line search cuts it; adaptive damping shortens it until full steps are taken again,
+    and the damping is part of the state a resume restores."""
+    problem, fn, weights, settings = tiny_problem(SPECS / "poisson1d.yaml", ["model.hidden=[16, 16]"])
+    opt = ENGD(problem, settings)
+    dampings = []
+    first, _ = opt.step(fn, weights)
+    for _ in range(15):
+        total, _ = opt.step(fn, weights)
+        dampings.append(opt.damping)
+    assert float(total) < 0.1 * float(first)
+    assert max(dampings) > settings.damping
+    state = opt.state_dict()
+    assert state["damping"] == opt.damping
+    other = ENGD(problem, settings)
+    other.load_state_dict(state)
+    assert other.damping == opt.damping
