@@ -86,7 +86,8 @@ def _syntax_error(exc: lark.exceptions.UnexpectedInput, text: str, base: Loc) ->
     loc = _locate(base, getattr(exc, "line", 1) or 1, getattr(exc, "column", 1) or 1)
     if isinstance(exc, lark.exceptions.UnexpectedCharacters):
         char = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else "?"
-        return SpecError(f"unexpected character {char!r} in expression", loc)
+        hint = ": numbers are written with the digits 0-9" if char.isdigit() else ""
+        return SpecError(f"unexpected character {char!r} in expression{hint}", loc)
     if isinstance(exc, lark.exceptions.UnexpectedEOF):
         return SpecError(f"expression ends too early: expected {_describe_expected(exc.expected)}", loc)
     token = exc.token

@@ -23,7 +23,7 @@ MAX_INT_EXPONENT = 1000
 MAX_SUM_TERMS = 1_000
 MAX_DERIVATIVE_ORDER = 4
 
-_NUMBER = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(?:[eE]([+-]?\d+))?")
+_NUMBER = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(?:[eE]([+-]?\d+))?", re.ASCII)
 
 
 def derivative_order(expr: sympy.Basic) -> int:

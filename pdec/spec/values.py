@@ -21,7 +21,8 @@ from .yamlnodes import YMap, YNode, YScalar, YSeq
 
 NAME = re.compile(r"[A-Za-z][A-Za-z0-9]{0,31}")
 """Variables and unknowns: no underscore, so that ``u_xy`` reads unambiguously."""
-_FLOAT = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+_FLOAT = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?", re.ASCII)
+"""ASCII digits only: `float` reads other scripts' digits too (``1٠`` would be 10)."""
 
 
 class ValueReader:
@@ -105,7 +106,7 @@ class ValueReader:
         return constant_value(expr, self.constant_values, what, loc)
 
     def integer(self, node: YNode, what: str, minimum: int = 0, maximum: int | None = None) -> int:
-        if not isinstance(node, YScalar) or not re.fullmatch(r"[+-]?\d+", node.text.strip()):
+        if not isinstance(node, YScalar) or not re.fullmatch(r"[+-]?[0-9]+", node.text.strip()):
             raise SpecError(f"`{what}` must be a whole number ({_describe(node)} given)", node.loc)
         value = int(node.text)
         if value < minimum or (maximum is not None and value > maximum):

@@ -89,6 +89,7 @@ CASES = [
     Case("binary-garbage", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe\x00", "spec is not UTF-8 text (byte 0): is this a binary file?", 1, 1),
     Case("invalid-utf8", b"name: caf\xe9\ndomain: {x: [0, 1]}\n", "spec is not UTF-8 text (byte 9)", 1, 1),
     Case("nul-byte", b"name: heat1d\x00\x00\x00\n", "spec contains a NUL byte: is this a binary file?", 1, 1),
+    Case("yaml-nested-500-deep", edit("model:\n", "description: " + "[" * 500 + "]" * 500 + "\nmodel:\n"), "lists and mappings nested more than 50 levels deep", 18, 63),
     Case("larger-than-1MB", HEAT + "description: " + "a" * 1_000_001 + "\n", "spec is larger than 1000000 bytes", 1, 1),
     # -- structure and types -------------------------------------------------
     Case("top-level-list", "- domain\n- unknowns\n", "`spec` must be a mapping (a list given)", 1, 1),
@@ -128,6 +129,9 @@ CASES = [
     Case("lr-overflows", edit("lr: 0.001", "lr: 1e400"), "`training.lr` must be finite, got 1e400", 24, 7),
     Case("hidden-zero-width", edit("hidden: [32, 32]", "hidden: [32, 0]"), "`model.hidden` must be between 1 and 100000, got 0", 19, 16),
     Case("weight-negative", edit("- u_t = kappa * u_xx", "- equation: u_t = kappa * u_xx\n    weight: -1"), "`weight` must be non-negative, got -1", 11, 13),
+    Case("digit-not-ascii", equation("u_t = kappa * u_xx + 1\u0660"), "unexpected character '\u0660' in expression: numbers are written with the digits 0-9", 10, 27),
+    Case("digit-not-ascii-in-number", edit("x: [0, 1]", "x: [0, 1\u0660]"), "numbers are written with the digits 0-9", 3, 11),
+    Case("digit-not-ascii-in-steps", edit("steps: 2000", "steps: \u0662\u0660"), "`training.steps` must be a whole number", 23, 10),
     Case("constant-sqrt-negative", edit("kappa: 0.5", "kappa: sqrt(-1)"), "`sqrt(-1)` is not real: the language has real numbers only", 8, 10),
     Case(
         "constant-log-zero",
@@ -444,6 +448,23 @@ def test_case_ids_are_unique() -> None:
     ids = [c.id for c in CASES]
     assert len(ids) == len(set(ids))
     assert len(CASES) >= 30
+
+
+def test_endless_file_is_refused_without_reading_it_all(tmp_path: Path) -> None:
+    """`/dev/zero` (or any file over the limit) is refused after reading 1 MB, not after filling the memory."""
+    start = time.monotonic()
+    with pytest.raises(SpecError, match="spec is larger than 1000000 bytes"):
+        load_spec("/dev/zero")
+    assert time.monotonic() - start < 5
+
+
+def test_many_constants_take_linear_time() -> None:
+    """Each constant substitutes only the constants it names (4,000 took minutes when each rebuilt all)."""
+    chain = "".join(f"  c{i}: c{i - 1} + 1\n" for i in range(1, 4000))
+    start = time.process_time()
+    spec = load_spec_text(edit("  kappa: 0.5\n", "  kappa: 0.5\n  c0: 1\n" + chain), FILE)
+    assert float(spec.constants[-1].expr) == 4000
+    assert time.process_time() - start < 15
 
 
 def test_missing_file_is_a_spec_error(tmp_path: Path) -> None:
