@@ -8,14 +8,12 @@ or scattered points (``X_test``, ``y_ref``).
 
 from __future__ import annotations
 
-import zipfile
-
 import numpy as np
 import torch
 
 from pdec.contract import BallDomain, OutputSettings, ProblemDef
-from pdec.errors import PdecError
 from pdec.geometry import geometry_of
+from pdec.points import read_reference
 
 MAX_GRID_POINTS = 60_000
 EVAL_SEED = 12345
@@ -33,13 +31,7 @@ class Evaluator:
         self.inside: np.ndarray | None = None
         self.truth: dict[str, np.ndarray] = {}
         if definition.reference:
-            try:
-                X = self._reference(definition.reference)
-            except (OSError, ValueError, KeyError, IndexError, TypeError, zipfile.BadZipFile) as exc:
-                raise PdecError(
-                    f"the reference file {definition.reference} cannot be read as a grid or as points "
-                    f"(`X_test`, `y_ref`) of this problem's variables ({type(exc).__name__})"
-                ) from None
+            X, self.truth, self.grid_axes = read_reference(definition.reference, self.variables, self.unknowns)
         else:
             X = self._points()
             if definition.exact:
@@ -76,21 +68,6 @@ class Evaluator:
             t0, t1 = definition.time_interval
             space = np.hstack([space, t0 + (t1 - t0) * rng.random((n, 1))])
         return space
-
-    def _reference(self, path: str) -> np.ndarray:
-        with np.load(path) as npz:
-            data = {k: np.asarray(npz[k], dtype=float) for k in npz.files}
-        if "X_test" in data:
-            values = data["y_ref"].reshape(len(data["X_test"]), -1)
-            self.truth = {u: values[:, j] for j, u in enumerate(self.unknowns[: values.shape[1]])}
-            return data["X_test"]
-        self.grid_axes = [data[v].reshape(-1) for v in self.variables]
-        for j, u in enumerate(self.unknowns):
-            key = u if u in data else ("usol" if j == 0 and "usol" in data else None)
-            if key is not None:
-                self.truth[u] = data[key].reshape(-1)
-        d = len(self.variables)
-        return np.stack(np.meshgrid(*self.grid_axes, indexing="ij"), axis=-1).reshape(-1, d)
 
     @torch.no_grad()
     def predict(self, model: torch.nn.Module, batch: int = 65536) -> np.ndarray:

@@ -9,7 +9,6 @@ at random points (a warning catches typos in manufactured solutions).
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from ..lang.parse import parse_equation, parse_expr, parse_selector
 from ..lang.scope import Scope, symbol
 from ..lang.selector import BOUNDARY, Relation
 from ..spec.schema import Condition, Parameter, Spec, Text
+from .files import check_reference, data_columns
 
 CHECK_POINTS = 256
 EXACT_TOLERANCE = 1e-6
@@ -155,9 +155,11 @@ def build_problem(spec: Spec, check_exact: bool = True) -> SymbolicProblem:
         training=spec.training,
         output=spec.output,
     )
+    warnings = check_reference(spec.reference, spec) if spec.reference else []
     if check_exact and exact:
-        warnings = tuple(check_exact_solution(problem, geometry))
-        problem = SymbolicProblem(**{**problem.__dict__, "warnings": warnings})
+        warnings += check_exact_solution(problem, geometry)
+    if warnings:
+        problem = SymbolicProblem(**{**problem.__dict__, "warnings": tuple(warnings)})
     return problem
 
 
@@ -187,7 +189,7 @@ def _condition(c: Condition, spec: Spec, scope: Scope, where: Scope, geometry: G
             raise SpecError(f"`periodic: {c.periodic}` needs a spatial variable of a box domain", c.loc)
         return Term(c.name, "periodic", None, c.weight, c.loc, f"periodic in {c.periodic}", periodic=c.periodic, points=c.points)
     if c.kind == "data":
-        columns = _data_columns(c, spec)
+        columns = data_columns(c, spec)
         return Term(c.name, "data", None, c.weight, c.loc, c.data.name, data=c.data, columns=columns, points=c.points)
     lhs, rhs = parse_equation(c.impose.text, scope, c.impose.loc)
     residual = lhs - rhs
@@ -309,35 +311,6 @@ def sample_support(support: Support, variables, time_interval, geometry: Geometr
     for relation in support.relations:
         keep &= _holds(relation, env, n, constants)
     return X[keep], normals[keep]
-
-
-def _data_columns(c: Condition, spec: Spec) -> tuple[tuple[str, str], ...]:
-    """Map each variable and observed unknown to a column of the data file."""
-    mapping = dict(c.columns)
-    for key in mapping:
-        if key not in spec.variables and key not in spec.unknowns:
-            raise SpecError(f"`columns` maps `{key}`, which is neither a variable nor an unknown", c.loc)
-    if c.data.suffix.lower() == ".csv":
-        with open(c.data, newline="", encoding="utf-8") as fh:
-            header = next(csv.reader(fh), [])
-        available = [h.strip() for h in header]
-    else:
-        with np.load(c.data) as npz:
-            available = list(npz.files)
-    resolved = []
-    for name in (*spec.variables, *spec.unknowns):
-        column = mapping.get(name, name)
-        if column in available:
-            resolved.append((name, column))
-        elif name in spec.variables or name in mapping:
-            raise SpecError(
-                f"data file `{c.data.name}` has no column `{column}` for `{name}` "
-                f"({len(available)} column{'s' * (len(available) != 1)}; name its column with `columns:`)",
-                c.loc,
-            )
-    if not any(name in spec.unknowns for name, _ in resolved):
-        raise SpecError(f"data file `{c.data.name}` has no column for any unknown ({', '.join(spec.unknowns)})", c.loc)
-    return tuple(resolved)
 
 
 def _check_unknowns_used(spec: Spec, terms: list[Term]) -> None:
