@@ -18,7 +18,7 @@ import sympy
 from ..contract import BallDomain, BoxDomain, Domain, OutputSettings, TrainingSettings
 from ..errors import Loc, SpecError, SpecWarning
 from ..geometry import BoxGeometry, Geometry, geometry_of
-from ..lang.nodes import NormalDerivative, expand_laplacians
+from ..lang.nodes import Laplacian, NormalDerivative, expand_laplacians
 from ..lang.numeric import constant_value, evaluate
 from ..lang.parse import parse_equation, parse_expr, parse_selector
 from ..lang.scope import Scope, symbol
@@ -203,6 +203,7 @@ def _condition(c: Condition, spec: Spec, scope: Scope, where: Scope, geometry: G
     kind = "initial" if supports[0].region == "initial" else "boundary"
     if kind == "initial" and residual.has(NormalDerivative):
         raise SpecError("`dn` is the normal derivative on the spatial boundary, not at the initial time", c.impose.loc)
+    _check_finite_data(residual, supports, spec, geometry, constants, c.impose)
     return Term(c.name, kind, residual, c.weight, c.impose.loc, c.impose.text, supports=supports, points=c.points)
 
 
@@ -261,6 +262,27 @@ def _support(clause, spec: Spec, geometry: Geometry, constants, on: Text) -> Sup
             where,
         )
     return region
+
+
+def _check_finite_data(residual, supports, spec: Spec, geometry: Geometry, constants, impose: Text) -> None:
+    """What a condition imposes (its residual with the unknown set to zero) is finite where it holds:
+    `u = log(x)` on `x = 0` would make the loss NaN at the first step, reported as divergence."""
+    unknown_parts = (sympy.Derivative, sympy.core.function.AppliedUndef, NormalDerivative, Laplacian)
+    data = residual.replace(lambda e: isinstance(e, unknown_parts), lambda e: sympy.S.Zero)
+    data = data.xreplace({symbol(k): v for k, v in constants.items() if symbol(k) in data.free_symbols})
+    data = data.xreplace({symbol(p.name): sympy.Float(p.initial) for p in spec.parameters})
+    interval = (spec.time.start, spec.time.end) if spec.time else None
+    rng = np.random.default_rng(0)
+    for support in supports:
+        X = sample_support(support, spec.variables, interval, geometry, CHECK_POINTS, rng, constants)[0]
+        try:
+            values = evaluate(data, {symbol(v): X[:, i] for i, v in enumerate(spec.variables)}, len(X))
+        except (TypeError, KeyError):
+            return  # a function we cannot evaluate numerically: the run will tell
+        if not np.isfinite(values).all():
+            bad = int(np.argmin(np.isfinite(values)))
+            at = ", ".join(f"{v}={X[bad, i]:.3g}" for i, v in enumerate(spec.variables))
+            raise SpecError(f"the imposed value is not finite at ({at}), where this condition holds", impose.loc)
 
 
 def _fixes(r: Relation, var: str | None, constants) -> bool:

@@ -140,6 +140,9 @@ CASES = [
         8,
         10,
     ),
+    Case("impose-infinite-on-boundary", edit("impose: u = 0", "impose: u = log(x)"), "the imposed value is not finite at (x=0, t=", 13, 13),
+    Case("impose-normal-derivative-infinite", edit("impose: u = 0", "impose: dn(u) = 1/x"), "the imposed value is not finite at (x=0", 13, 13),
+    Case("impose-overflows", edit("impose: u = sin(pi*x)", "impose: u = exp(1000)"), "the imposed value is not finite", 15, 13),
     # -- names ---------------------------------------------------------------
     Case("undefined-kapa", equation("u_t = kapa * u_xx"), "undefined name `kapa`. Did you mean `kappa`?", 10, 11),
     Case("unknown-function-sinn", equation("u_t = sinn(x) + u_xx"), "unknown function `sinn`. Did you mean `sin`?", 10, 11),
