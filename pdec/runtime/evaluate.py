@@ -77,12 +77,15 @@ class Evaluator:
 
     def rel_l2(self, prediction: np.ndarray) -> dict[str, float]:
         """``‖u − u*‖ / ‖u*‖`` per unknown with a truth, over the points where the truth is finite
-        (an `exact` such as ``1/x`` is infinite on part of the boundary)."""
+        (an `exact` such as ``1/x`` is infinite on part of the boundary). NaN (null in the JSON)
+        where it is undefined: a truth that is zero everywhere (``u: 0``) has no relative error,
+        and dividing by a tiny floor gave 1e300."""
         errors = {}
         for j, u in enumerate(self.unknowns):
             if u in self.truth:
                 finite = np.isfinite(self.truth[u])
                 true, guess = self.truth[u][finite], prediction[finite, j]
-                errors[u] = float(np.linalg.norm(guess - true) / max(np.linalg.norm(true), 1e-300))
+                scale = np.linalg.norm(true)
+                errors[u] = float(np.linalg.norm(guess - true) / scale) if scale > 0 else float("nan")
         return errors
 
