@@ -10,7 +10,7 @@ import numpy as np
 import sympy
 from lark import Token, Transformer, v_args
 
-from ..errors import Loc, SpecError, did_you_mean
+from ..errors import Loc, SpecError, abbreviate, did_you_mean
 from .numeric import evaluate
 from .nodes import IndexRef, Laplacian, NormalDerivative, PendingDerivative, Unbound, expand_laplacians, is_unknown, laplacian_power
 from .scope import FUNCTIONS, NAMED_NUMBERS, OPERATORS, Scope, symbol
@@ -125,7 +125,7 @@ class ToSympy(Transformer):
         digits = len(mantissa.split(".")[0].lstrip("0"))
         if abs(exponent) > MAX_MAGNITUDE_DIGITS + 20 or digits + exponent > MAX_MAGNITUDE_DIGITS:
             size = "small (below 1e-300)" if exponent < 0 else "large (beyond 1e300)"
-            raise self._error(f"number `{token}` is too {size} for float64", token)
+            raise self._error(f"number `{abbreviate(str(token))}` is too {size} for float64", token)
         value = Fraction(mantissa) * Fraction(10) ** exponent
         return self._checked(sympy.Rational(value.numerator, value.denominator), token)
 
