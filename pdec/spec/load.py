@@ -111,6 +111,10 @@ _TRAINING_CHOICES = {
 """`training` keys whose value is one of a fixed set of names."""
 
 
+_LONG_FORM_KEYS = {"variables": "box", "bounds": "box", "center": "ball", "radius": "ball", "dim": "cube", "variable": "cube", "range": "cube"}  # fmt: skip
+"""Keys of the `domain` forms with a `shape:`, each with the shape it belongs to."""
+
+
 class _Reader(ValueReader):
     """One reader method per spec section."""
 
@@ -174,6 +178,13 @@ class _Reader(ValueReader):
             raise SpecError("`domain` must map each spatial variable to an interval, e.g. `x: [0, 1]`", node.loc)
         names, bounds = [], []
         for key, value in node.entries.items():
+            if key in _LONG_FORM_KEYS:  # without `shape:` each key is a variable: `radius` would become one
+                shape = _LONG_FORM_KEYS[key]
+                raise SpecError(
+                    f"`{key}` belongs to `shape: {shape}`; without `shape:` every key of `domain` is a variable "
+                    "with its interval (`x: [0, 1]`)",
+                    node.key_locs[key],
+                )
             self.check_name(key, "variable", node.key_locs[key])
             names.append(key)
             bounds.append(self.interval(value, f"domain.{key}"))

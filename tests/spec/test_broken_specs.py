@@ -165,6 +165,8 @@ CASES = [
         18,
         11,
     ),
+    Case("i-is-not-a-typo-of-pi", equation("u_t = kappa * u_xx * exp(i*x)"), "undefined name `i`: the language has real numbers only (no imaginary unit)", 10, 30),
+    Case("domain-short-form-stray-key", edit("  x: [0, 1]", "  x: [0, 1]\n  radius: [0, 1]"), "`radius` belongs to `shape: ball`; without `shape:` every key", 4, 3),
     # -- derivatives and operators -------------------------------------------
     Case("u_yy-in-1d", equation("u_t = kappa * u_yy"), "`u_yy`: `yy` is not a list of variables. Variables are x, t.", 10, 19),
     Case("u_t-without-time", HEAT_NO_TIME, "`u_t`: `t` is not a list of variables. This problem has no time variable: add a `time:` section.", 8, 5),
@@ -175,6 +177,7 @@ CASES = [
     Case("laplacian-cubed", equation("u_t = laplacian(laplacian(laplacian(u)))"), "derivatives above order 4 are not supported", 10, 11),
     Case("equation-without-unknown", equation("x = 1"), "equation `pde` involves no unknown (u)", 10, 5),
     Case("imaginary-coefficient", equation("u_t = sqrt(-1) * u_xx"), "real", 10),
+    Case("d-count-not-whole", equation("u_t = d(u, x, 0.5)"), "in `d(...)`, a count is a whole number 1..4 (derivatives of order 1/2", 10, 11),
     # -- equation syntax -----------------------------------------------------
     Case("two-equals", equation("u_t = kappa * u_xx = 0"), "unexpected `=`: an equation has exactly one `=`", 10, 24),
     Case("no-equals", equation("u_t - kappa * u_xx"), "expression ends too early: expected", 10, 23),
@@ -210,6 +213,8 @@ CASES = [
     Case("selector-picks-nothing", edit("on: x = 0 or x = 1", "on: x = 0 and x = 1"), "this selector picks no part of the boundary", 12),
     Case("selector-mixes-initial", edit("on: x = 0 or x = 1", "on: x = 0 or t = 0"), "a selector cannot mix the initial slice and the boundary", 12, 9),
     Case("selector-boundary-at-time", edit("on: x = 0 or x = 1", "on: boundary and t = 0"), "`boundary` is the spatial boundary; do not fix the time there", 12, 9),
+    Case("selector-with-if", edit("on: x = 0 or x = 1", "on: if x = 0"), "a selector has no `if`: it says where the condition holds", 12, 9),
+    Case("impose-with-if", edit("impose: u = 0", "impose: u = 0 if x = 0"), "expressions have no `if`", 13, 19),
     Case("selector-with-unknown", edit("on: x = 0 or x = 1", "on: u = 0"), "the unknown `u` cannot appear in a selector", 12, 9),
     Case("selector-empty", edit("on: x = 0 or x = 1", "on: ''"), "`on` is empty", 12, 10),
     Case(
