@@ -60,9 +60,13 @@ def _solve(args: argparse.Namespace) -> int:
     import json
 
     from .report.progress import RichReporter
+    from .runtime.trainer import PrintReporter
     from .api import solve
 
-    reporter = None if args.quiet or args.json else RichReporter(args.spec)
+    reporter = None
+    if not (args.quiet or args.json):
+        # without a terminal a live bar shows only when it stops, cut to 80 columns: plain lines instead
+        reporter = RichReporter(args.spec) if sys.stderr.isatty() else PrintReporter()
     result = solve(
         args.spec,
         steps=args.steps,

@@ -71,3 +71,11 @@ def did_you_mean(name: str, candidates) -> str:
 
     close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
     return f" Did you mean `{close[0]}`?" if close else ""
+
+
+def abbreviate(text: str, limit: int = 40) -> str:
+    """``text`` as written, or its ends and its length when longer than ``limit``: an error quoting
+    a 5,000-digit number must still fit a terminal."""
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit // 2]}…{text[-8:]} ({len(text)} characters)"

@@ -169,3 +169,41 @@ def test_show_broken_spec_exits_2(tmp_path, monkeypatch, capsys) -> None:
     assert out == ""
     assert err.startswith("typo.yaml:10:11: error: undefined name `kapa`")
     assert "Traceback" not in err
+
+
+def test_solve_without_a_terminal_prints_plain_lines_as_it_goes(tmp_path) -> None:
+    """Piped (CI, ``nohup``): progress lines arrive while training runs, at least every 10 s, whole
+    (no bar that shows only at the end, no cut at 80 columns)."""
+    import itertools
+    import time
+
+    spec = tmp_path / "good.yaml"
+    out = tmp_path / ("a_run_directory_name_long_enough_to_push_a_line_past_eighty_columns" * 2)
+    spec.write_text(SPECS["good.yaml"], encoding="utf-8")
+    settings = ["model.hidden=[4]", "training.points={interior: 8, boundary: 4, initial: 4}", "output.plots=false",
+                "output.grid=5", "training.log_every=100000000"]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    command = [sys.executable, "-m", "pdec", "solve", str(spec), "--out", str(out), "--steps", "100000000",
+               "--optimizer", "adam", "--max-time", "12", *(a for s in settings for a in ("--set", s))]  # fmt: skip
+    child = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    arrivals = []
+    try:
+        for line in child.stdout:
+            arrivals.append((time.monotonic(), line.rstrip("\n")))
+        child.wait(timeout=120)
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.stdout.close()
+    ended = time.monotonic()
+    assert child.returncode == 0, arrivals
+    steps = [(t, line) for t, line in arrivals if line.startswith("step ")]
+    assert len(steps) >= 2, arrivals
+    assert ended - steps[0][0] > 3, "the first progress line came only at the end"
+    times = [t for t, _ in steps] + [ended]
+    assert max(b - a for a, b in itertools.pairwise(times)) < 10
+    assert all("rel L2 u " in line for _, line in steps)
+    finish = [line for _, line in arrivals if line.startswith("time-limit after")]
+    assert finish and "final loss" in finish[0] and "rel L2 u" in finish[0]
+    assert all(re.fullmatch(r"step +\d+/100000000 +[\d.]+ s  loss \S+  rel L2 u \S+", line) for _, line in steps)
+    assert f"run directory: {out}" in [line for _, line in arrivals]  # whole, past 80 columns

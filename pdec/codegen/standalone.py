@@ -27,6 +27,7 @@ RUNTIME_FILES = (
     "taylor/fused.py",
     "taylor/mlp.py",
     "geometry.py",
+    "points.py",
     "runtime/problem.py",
     "runtime/sampling.py",
     "runtime/losses.py",

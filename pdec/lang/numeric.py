@@ -66,7 +66,7 @@ def constant_value(expr: sympy.Expr, constants: dict[str, sympy.Expr], what: str
     Evaluated in floating point (never to arbitrary precision: `sin(e^e^e^e)`
     would take SymPy hours); overflow and complex values are errors.
     """
-    value = expr.xreplace({sympy.Symbol(k, real=True): v for k, v in constants.items()})
+    value = expr.xreplace({s: constants[s.name] for s in expr.free_symbols if s.name in constants})  # linear in all
     if value.free_symbols:
         raise SpecError(f"`{what}` must be a number, not an expression of variables", loc)
     try:

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import functools
 import importlib.resources
+import re
 from pathlib import Path
 
 import lark
 import sympy
 
-from ..errors import Loc, SpecError, did_you_mean
+from ..errors import Loc, SpecError
 from .scope import Scope
 from .selector import Selector
-from .transform import ToSympy, check_bound
+from .transform import ToSympy, check_bound, undefined_name
 
 MAX_TEXT = 10_000
 MAX_DEPTH = 200
@@ -86,7 +87,8 @@ def _syntax_error(exc: lark.exceptions.UnexpectedInput, text: str, base: Loc) ->
     loc = _locate(base, getattr(exc, "line", 1) or 1, getattr(exc, "column", 1) or 1)
     if isinstance(exc, lark.exceptions.UnexpectedCharacters):
         char = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else "?"
-        return SpecError(f"unexpected character {char!r} in expression", loc)
+        hint = ": numbers are written with the digits 0-9" if char.isdigit() else ""
+        return SpecError(f"unexpected character {char!r} in expression{hint}", loc)
     if isinstance(exc, lark.exceptions.UnexpectedEOF):
         return SpecError(f"expression ends too early: expected {_describe_expected(exc.expected)}", loc)
     token = exc.token
@@ -128,6 +130,21 @@ def parse_tree(text: str, start: str, base: Loc) -> lark.Tree:
                 "`x = 0 and y > 0.5 or x = 1 and y > 0.5`",
                 error.loc,
             )
+        conditional = re.search(r"\b(if|else|then|when|where)\b", text)
+        if conditional:
+            word, loc = conditional.group(1), _locate(base, 1, conditional.start() + 1)
+            if start == "selector":
+                error = SpecError(
+                    f"a selector has no `{word}`: it says where the condition holds, with `=`, `<`, `>`, "
+                    "`and`, `or` and `boundary`, e.g. `x = 0`, `x = 0 or x = 1`, `x = 0 and t > 0.5`",
+                    loc,
+                )
+            elif not text[conditional.end() :].lstrip().startswith("("):
+                error = SpecError(
+                    f"expressions have no `{word}`; a condition that holds on part of the boundary is "
+                    "its own entry under `conditions:` with `on:` saying where",
+                    loc,
+                )
         raise error from None
     _check_shape(tree, base)
     return tree
@@ -177,8 +194,7 @@ def _check_names(tree: lark.Tree, scope: Scope, indices: frozenset[str], base: L
             name = str(token)
             if name not in known and "_" not in name:  # `u_xx` is checked by the transformer
                 loc = base.shifted((token.column or 1) - 1) if (token.line or 1) <= 1 else base
-                hint = did_you_mean(name, scope.names())
-                raise SpecError(f"undefined name `{name}`" + (f".{hint}" if hint else ""), loc)
+                raise SpecError(undefined_name(name, scope.names()), loc)
 
 
 def _transform(text: str, start: str, scope: Scope, base: Loc):

@@ -10,7 +10,7 @@ import numpy as np
 import sympy
 from lark import Token, Transformer, v_args
 
-from ..errors import Loc, SpecError, did_you_mean
+from ..errors import Loc, SpecError, abbreviate, did_you_mean
 from .numeric import evaluate
 from .nodes import IndexRef, Laplacian, NormalDerivative, PendingDerivative, Unbound, expand_laplacians, is_unknown, laplacian_power
 from .scope import FUNCTIONS, NAMED_NUMBERS, OPERATORS, Scope, symbol
@@ -23,7 +23,7 @@ MAX_INT_EXPONENT = 1000
 MAX_SUM_TERMS = 1_000
 MAX_DERIVATIVE_ORDER = 4
 
-_NUMBER = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(?:[eE]([+-]?\d+))?")
+_NUMBER = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(?:[eE]([+-]?\d+))?", re.ASCII)
 
 
 def derivative_order(expr: sympy.Basic) -> int:
@@ -125,7 +125,7 @@ class ToSympy(Transformer):
         digits = len(mantissa.split(".")[0].lstrip("0"))
         if abs(exponent) > MAX_MAGNITUDE_DIGITS + 20 or digits + exponent > MAX_MAGNITUDE_DIGITS:
             size = "small (below 1e-300)" if exponent < 0 else "large (beyond 1e300)"
-            raise self._error(f"number `{token}` is too {size} for float64", token)
+            raise self._error(f"number `{abbreviate(str(token))}` is too {size} for float64", token)
         value = Fraction(mantissa) * Fraction(10) ** exponent
         return self._checked(sympy.Rational(value.numerator, value.denominator), token)
 
@@ -185,8 +185,7 @@ class ToSympy(Transformer):
             if derivative is not None:
                 return derivative
         if name not in self.sum_indices:
-            hint = did_you_mean(name, self.scope.names())
-            raise self._error(f"undefined name `{name}`" + (f".{hint}" if hint else ""), token)
+            raise self._error(undefined_name(name, self.scope.names()), token)
         self.unbound.setdefault(name, self._loc(token))
         return Unbound(name, real=True)
 
@@ -257,6 +256,12 @@ class ToSympy(Transformer):
             raise self._error("`d` needs an expression and at least one variable: `d(u, x)`", token)
         variables: list[sympy.Symbol] = []
         for arg in args[1:]:
+            if arg.is_Number and not arg.is_Integer:
+                raise self._error(
+                    f"in `d(...)`, a count is a whole number 1..{MAX_DERIVATIVE_ORDER} "
+                    f"(derivatives of order {to_text(arg)} are not supported)",
+                    token,
+                )
             if arg.is_Integer:
                 if not variables or not 1 <= int(arg) <= MAX_DERIVATIVE_ORDER:
                     raise self._error(
@@ -417,5 +422,16 @@ def check_bound(transformer: ToSympy, result) -> None:
         base = transformer.base
         name = min(names, key=lambda n: (transformer.unbound.get(n, base).col, n))
         loc = transformer.unbound.get(name, base)
-        hint = did_you_mean(name, transformer.scope.names())
-        raise SpecError(f"undefined name `{name}`" + (f".{hint}" if hint else ""), loc)
+        raise SpecError(undefined_name(name, transformer.scope.names()), loc)
+
+
+def undefined_name(name: str, known) -> str:
+    """The message for a name nothing defines. `i` and `j` are not typos of `pi`: people write them
+    for the imaginary unit or an index, so say what the language has instead."""
+    if name in ("i", "j", "I"):
+        return (
+            f"undefined name `{name}`: the language has real numbers only (no imaginary unit); "
+            f"an index is named by a sum, `sum({name.lower()}, 1, n, ...)`"
+        )
+    hint = did_you_mean(name, known)
+    return f"undefined name `{name}`" + (f".{hint}" if hint else "")

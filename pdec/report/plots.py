@@ -25,6 +25,11 @@ def _metrics(run_dir: Path) -> list[dict]:
     return records
 
 
+def _number(value) -> float:
+    """A metric as a float: null (a non-finite value in `metrics.jsonl`) or absent is NaN, a gap in the curve."""
+    return np.nan if value is None else float(value)
+
+
 def plot_run(run_dir: str | Path) -> list[Path]:
     """Write every plot that the run's data supports; return their paths."""
     import matplotlib
@@ -39,8 +44,8 @@ def plot_run(run_dir: str | Path) -> list[Path]:
         fig, ax = plt.subplots(figsize=(6, 4))
         steps = [r["step"] for r in records]
         for term in records[-1]["losses"]:
-            ax.semilogy(steps, [max(r["losses"].get(term, np.nan), 1e-300) for r in records], label=term)
-        ax.semilogy(steps, [r["loss"] for r in records], "k--", label="total")
+            ax.semilogy(steps, [max(_number(r["losses"].get(term)), 1e-300) for r in records], label=term)
+        ax.semilogy(steps, [_number(r["loss"]) for r in records], "k--", label="total")
         ax.set_xlabel("step")
         ax.set_ylabel("loss")
         ax.legend()
@@ -49,8 +54,9 @@ def plot_run(run_dir: str | Path) -> list[Path]:
         if any("rel_l2" in r for r in records):
             fig, ax = plt.subplots(figsize=(6, 4))
             for u in records[-1].get("rel_l2", {}):
-                pts = [(r["time_s"], r["rel_l2"][u]) for r in records if u in r.get("rel_l2", {})]
-                ax.loglog(*zip(*pts), marker="o", ms=3, label=u)
+                pts = [(r["time_s"], _number(r["rel_l2"][u])) for r in records if u in r.get("rel_l2", {})]
+                if pts:
+                    ax.loglog(*zip(*pts), marker="o", ms=3, label=u)
             ax.set_xlabel("wall time [s]")
             ax.set_ylabel("relative L2 error")
             ax.legend()
@@ -121,8 +127,10 @@ def _plot_solution(plt, path: Path, run_dir: Path) -> list[Path]:
                 levels = 50
                 if title != "|error|" and shared.size and shared.max() > shared.min():
                     levels = np.linspace(shared.min(), shared.max(), 51)
-                sc = ax.tricontourf(X[keep, 0], X[keep, 1], values[keep], levels=levels, cmap="viridis", extend="both")
-                fig.colorbar(sc, ax=ax)
+                finite = keep & np.isfinite(values)  # an exact such as sin(x)/x is NaN on part of the boundary: left blank
+                if finite.sum() >= 3:
+                    sc = ax.tricontourf(X[finite, 0], X[finite, 1], values[finite], levels=levels, cmap="viridis", extend="both")
+                    fig.colorbar(sc, ax=ax)
                 ax.set_xlabel(variables[0])
                 ax.set_ylabel(variables[1])
                 ax.set_title(f"{u}: {title}")

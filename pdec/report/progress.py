@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from ..runtime.trainer import Reporter
+from ..runtime.trainer import Reporter, number
 
 
 class RichReporter(Reporter):
@@ -42,8 +42,8 @@ class RichReporter(Reporter):
         self._last = (record["step"], record["time_s"])
         error = ""
         if "rel_l2" in record:
-            error = "rel L2 " + " ".join(f"{u} {e:.2e}" for u, e in record["rel_l2"].items())
-        self.progress.update(self.task, completed=record["step"], rate=rate, loss=f"{record['loss']:.3e}", error=error)
+            error = "rel L2 " + " ".join(f"{u} {number(e, 2)}" for u, e in record["rel_l2"].items())
+        self.progress.update(self.task, completed=record["step"], rate=rate, loss=number(record["loss"]), error=error)
 
     def finish(self, summary: dict) -> None:
         self.progress.update(self.task, completed=summary["steps"])
@@ -52,13 +52,13 @@ class RichReporter(Reporter):
         table.add_row("optimizer", summary["optimizer"])
         table.add_row("steps", str(summary["steps"]))
         table.add_row("wall time", f"{summary['wall_time_s']:.1f} s")
-        table.add_row("final loss", f"{summary['final_loss']:.3e}")
+        table.add_row("final loss", number(summary["final_loss"]))
         for term, value in summary.get("losses", {}).items():
-            table.add_row(f"  {term}", f"{value:.3e}")
+            table.add_row(f"  {term}", number(value))
         for u, e in summary.get("rel_l2", {}).items():
-            table.add_row(f"rel. L2 {u}", f"{e:.3e}")
+            table.add_row(f"rel. L2 {u}", number(e))
         for p, v in summary.get("parameters", {}).items():
-            table.add_row(f"parameter {p}", f"{v:.6g}")
+            table.add_row(f"parameter {p}", "n/a" if v is None else f"{v:.6g}")
         if summary.get("message"):
             table.add_row("message", summary["message"])
         self.console.print(table)

@@ -77,13 +77,15 @@ def _open_regular(path: Path, flags: int, mode: int = 0o644) -> int:
     return fd
 
 
-def _jsonable(value):
+def jsonable(value):
+    """Non-finite floats become null: JSON has no NaN, and a reader must find a number or null, never
+    the string "nan"."""
     if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
+        return None
     if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
+        return {k: jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     return value
 
 
@@ -310,7 +312,7 @@ class RunDir:
         return self.path / "metrics.jsonl"
 
     def write_json(self, name: str, data: dict) -> None:
-        write_atomic(self.path / name, (json.dumps(_jsonable(data), indent=2) + "\n").encode())
+        write_atomic(self.path / name, (json.dumps(jsonable(data), indent=2) + "\n").encode())
 
     def write_text(self, name: str, text: str) -> None:
         write_atomic(self.path / name, text.encode())
@@ -318,7 +320,7 @@ class RunDir:
     def append_metrics(self, record: dict) -> None:
         fd = _open_regular(self.metrics_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
         with os.fdopen(fd, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(_jsonable(record)) + "\n")
+            fh.write(json.dumps(jsonable(record)) + "\n")
             fh.flush()
 
     def truncate_metrics(self, after_step: int) -> None:

@@ -9,7 +9,6 @@ are sampled by rejection.
 from __future__ import annotations
 
 import math
-import zipfile
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +17,7 @@ import torch
 from pdec.contract import ProblemDef, Term, TrainingSettings
 from pdec.errors import PdecError
 from pdec.geometry import BoxGeometry, geometry_of
+from pdec.points import read_points
 
 MAX_REJECTION_ROUNDS = 100
 
@@ -152,30 +152,17 @@ class Sampler:
         return Batch(self._tensor(lo_pts), partner=self._tensor(hi_pts))
 
     def _read_data(self, term: Term) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-        try:
-            return self._load_data(term)
-        except (OSError, ValueError, KeyError, IndexError, TypeError, zipfile.BadZipFile) as exc:
-            raise PdecError(
-                f"the data file of condition `{term.name}` ({term.data.path}) cannot be read as a table of numbers "
-                f"with the columns it had when the spec was checked ({type(exc).__name__})"
-            ) from None
-
-    def _load_data(self, term: Term) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-        """Observation points ``X`` (variable columns) and values (observed unknown columns)."""
-        path, columns = term.data.path, term.data.columns
-        if path.lower().endswith(".npz"):
-            with np.load(path) as npz:
-                table = {k: np.asarray(npz[k], dtype=float).reshape(-1) for k in npz.files}
-        else:
-            raw = np.genfromtxt(path, delimiter=",", names=True, dtype=float, encoding="utf-8")
-            table = {k.strip(): np.atleast_1d(raw[k]) for k in raw.dtype.names}
-        mapping = dict(columns)
-        X = np.stack([table[mapping[v]] for v in self.definition.variables], axis=1)
+        """Observation points ``X`` (variable columns) and values (observed unknown columns), read
+        by the same rules as at `pdec check` (the file may have changed since)."""
+        mapping = dict(term.data.columns)
         observed = [u for u in self.definition.unknowns if u in mapping]
-        values = np.stack([table[mapping[u]] for u in observed], axis=1)
-        if not (np.isfinite(X).all() and np.isfinite(values).all()):
-            raise PdecError(f"the data file of condition `{term.name}` ({path}) has blank, text or non-finite cells")
-        return self._tensor(X), self._tensor(values), observed
+        names = [mapping[v] for v in self.definition.variables] + [mapping[u] for u in observed]
+        try:
+            table = read_points(term.data.path, names)
+        except PdecError as exc:
+            raise PdecError(f"the data file of condition `{term.name}`: {exc}") from None
+        d = len(self.definition.variables)
+        return self._tensor(table[:, :d]), self._tensor(table[:, d:]), observed
 
     def draw(self) -> dict[str, Batch]:
         """One batch for every point set: ``interior`` and one per condition."""

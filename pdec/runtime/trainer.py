@@ -28,7 +28,7 @@ from pdec.runtime.optimizers import make_optimizer
 from pdec.runtime.plateau import Plateau
 from pdec.runtime.problem import Problem
 from pdec.runtime.protocol import Optimizer
-from pdec.runtime.rundir import RunDir
+from pdec.runtime.rundir import RunDir, jsonable
 from pdec.runtime.sampling import Sampler
 from pdec.runtime.weighting import make_weighting
 
@@ -65,21 +65,41 @@ class Reporter:
 
 
 class PrintReporter(Reporter):
-    """Plain progress lines on stderr (standalone scripts, logs)."""
+    """Plain progress lines on stderr, each printed as it comes (standalone scripts, logs, and `pdec
+    solve` without a terminal: piped, CI, ``nohup``), never cut to a terminal's width."""
+
+    def __init__(self) -> None:
+        self.total = None
 
     def note(self, text: str) -> None:
         print(text, file=sys.stderr, flush=True)
 
+    def start(self, step: int, total: int) -> None:
+        self.total = total
+
     def log(self, record: dict) -> None:
-        error = " ".join(f"{u} {e:.3e}" for u, e in record.get("rel_l2", {}).items())
+        error = " ".join(f"{u} {number(e)}" for u, e in record.get("rel_l2", {}).items())
         print(
-            f"step {record['step']:>7}  loss {record['loss']:.4e}  {('rel L2 ' + error) if error else ''}",
+            f"step {record['step']:>7}/{self.total}  {record['time_s']:8.1f} s  loss {number(record['loss'])}"
+            f"{'  rel L2 ' + error if error else ''}",
             file=sys.stderr,
             flush=True,
         )
 
     def finish(self, summary: dict) -> None:
-        print(f"{summary['status']} after {summary['steps']} steps, {summary['wall_time_s']:.1f} s", file=sys.stderr)
+        error = " ".join(f"{u} {number(e)}" for u, e in summary.get("rel_l2", {}).items())
+        print(
+            f"{summary['status']} after {summary['steps']} steps, {summary['wall_time_s']:.1f} s, "
+            f"final loss {number(summary['final_loss'])}{', rel L2 ' + error if error else ''}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def number(value, digits: int = 3) -> str:
+    """A metric for people: ``1.234e-03``, or ``n/a`` for null (a NaN in the JSON, e.g. the relative
+    error of a zero solution)."""
+    return "n/a" if value is None else f"{value:.{digits}e}"
 
 
 class Trainer:
@@ -136,6 +156,7 @@ class Trainer:
             "weighting": self.weighting.state_dict(),
             "plateau": self.plateau.state_dict(),
             "source_hash": self.settings.source_hash,
+            "last_loss": None if self._last is None else _floats(self._last),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -155,6 +176,9 @@ class Trainer:
         self.weights = dict(state["weights"])
         self.weighting.load_state_dict(state["weighting"])
         self.plateau.load_state_dict(state["plateau"])
+        if state.get("last_loss") is not None:  # the loss the run ended with: a no-op resume reports it unchanged
+            total, losses = state["last_loss"]
+            self._last = (torch.tensor(total, dtype=torch.float64), {k: torch.tensor(v, dtype=torch.float64) for k, v in losses.items()})
         self._ensure_optimizer()
         self.optimizer.load_state_dict(state["optimizer"])
 
@@ -325,6 +349,7 @@ class Trainer:
                     k: abs(learned[k] - v) / max(abs(v), 1e-300) for k, v in truth.items()
                 }
         summary.update(self.settings.extra_summary)
+        summary = jsonable(summary)  # what summary.json holds: numbers or null, never NaN
         if prediction is None:
             prediction = self.evaluator.predict(self.problem.solution)
         arrays = {"X": self.evaluator.X_np, "prediction": prediction, "variables": np.array(self.problem.variables)}
@@ -336,3 +361,9 @@ class Trainer:
         self.reporter.finish(summary)
         return summary
 
+
+
+def _floats(last: tuple[torch.Tensor, dict[str, torch.Tensor]]) -> tuple[float, dict[str, float]]:
+    """The last loss as plain floats: a checkpoint loads with ``weights_only=True``."""
+    total, losses = last
+    return float(total), {k: float(v) for k, v in losses.items()}

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import sympy
 
-from ..errors import Loc, SpecError, did_you_mean
+from ..errors import Loc, SpecError, abbreviate, did_you_mean
 from ..lang.numeric import constant_value
 from ..lang.parse import parse_expr
 from ..lang.scope import RESERVED, Scope
@@ -21,7 +21,8 @@ from .yamlnodes import YMap, YNode, YScalar, YSeq
 
 NAME = re.compile(r"[A-Za-z][A-Za-z0-9]{0,31}")
 """Variables and unknowns: no underscore, so that ``u_xy`` reads unambiguously."""
-_FLOAT = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+_FLOAT = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?", re.ASCII)
+"""ASCII digits only: `float` reads other scripts' digits too (``1٠`` would be 10)."""
 
 
 class ValueReader:
@@ -98,19 +99,20 @@ class ValueReader:
                 raise
             value = self._evaluate(expr, what, node.loc)
         if not math.isfinite(value):
-            raise SpecError(f"`{what}` must be finite, got {text}", node.loc)
+            raise SpecError(f"`{what}` must be finite, got {abbreviate(text)}", node.loc)
         return value
 
     def _evaluate(self, expr: sympy.Expr, what: str, loc: Loc) -> float:
         return constant_value(expr, self.constant_values, what, loc)
 
     def integer(self, node: YNode, what: str, minimum: int = 0, maximum: int | None = None) -> int:
-        if not isinstance(node, YScalar) or not re.fullmatch(r"[+-]?\d+", node.text.strip()):
+        if not isinstance(node, YScalar) or not re.fullmatch(r"[+-]?[0-9]+", node.text.strip()):
             raise SpecError(f"`{what}` must be a whole number ({_describe(node)} given)", node.loc)
-        value = int(node.text)
+        digits = node.text.strip().lstrip("+-").lstrip("0")
+        value = int(node.text) if len(digits) <= 18 else (1 if node.text.strip()[0] != "-" else -1) * 10**18  # Python refuses int() of 4,300 digits
         if value < minimum or (maximum is not None and value > maximum):
             bound = f"at least {minimum}" if maximum is None else f"between {minimum} and {maximum}"
-            raise SpecError(f"`{what}` must be {bound}, got {value}", node.loc)
+            raise SpecError(f"`{what}` must be {bound}, got {abbreviate(node.text.strip())}", node.loc)
         return value
 
     def choice(self, node: YNode, what: str, options: tuple[str, ...]) -> str:
@@ -173,4 +175,4 @@ def _kind(node: YNode) -> str:
 
 
 def _describe(node: YNode) -> str:
-    return f"`{node.text}`" if isinstance(node, YScalar) and not node.is_null else _kind(node)
+    return f"`{abbreviate(node.text)}`" if isinstance(node, YScalar) and not node.is_null else _kind(node)

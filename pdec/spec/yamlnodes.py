@@ -18,6 +18,8 @@ import yaml
 from ..errors import Loc, SpecError
 
 MAX_SPEC_BYTES = 1_000_000
+MAX_DEPTH = 50
+"""Nesting of lists and mappings: a spec needs four; PyYAML's composer recurses, and 500 levels overflow the stack."""
 
 
 @dataclass(frozen=True)
@@ -61,11 +63,19 @@ def parse_yaml(text: str, file: str) -> YNode | None:
         raise SpecError("spec contains a NUL byte: is this a binary file?", Loc(file, 1, 1))
     lines = text.splitlines()
     try:
+        depth = 0
         for event in yaml.parse(text, Loader=yaml.SafeLoader):
             if isinstance(event, yaml.AliasEvent):
                 raise SpecError(
                     "YAML aliases (`*name`) are not supported in specs", _loc(event.start_mark, file, lines)
                 )
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    loc = _loc(event.start_mark, file, lines)
+                    raise SpecError(f"lists and mappings nested more than {MAX_DEPTH} levels deep", loc)
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark

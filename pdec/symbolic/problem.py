@@ -9,7 +9,6 @@ at random points (a warning catches typos in manufactured solutions).
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,12 +18,13 @@ import sympy
 from ..contract import BallDomain, BoxDomain, Domain, OutputSettings, TrainingSettings
 from ..errors import Loc, SpecError, SpecWarning
 from ..geometry import BoxGeometry, Geometry, geometry_of
-from ..lang.nodes import NormalDerivative, expand_laplacians
+from ..lang.nodes import Laplacian, NormalDerivative, expand_laplacians
 from ..lang.numeric import constant_value, evaluate
 from ..lang.parse import parse_equation, parse_expr, parse_selector
 from ..lang.scope import Scope, symbol
 from ..lang.selector import BOUNDARY, Relation
 from ..spec.schema import Condition, Parameter, Spec, Text
+from .files import check_reference, data_columns
 
 CHECK_POINTS = 256
 EXACT_TOLERANCE = 1e-6
@@ -160,9 +160,11 @@ def build_problem(spec: Spec, check_exact: bool = True) -> SymbolicProblem:
         training=spec.training,
         output=spec.output,
     )
+    warnings = check_reference(spec.reference, spec) if spec.reference else []
     if check_exact and exact:
-        warnings = tuple(check_exact_solution(problem, geometry))
-        problem = SymbolicProblem(**{**problem.__dict__, "warnings": warnings})
+        warnings += check_exact_solution(problem, geometry)
+    if warnings:
+        problem = SymbolicProblem(**{**problem.__dict__, "warnings": tuple(warnings)})
     return problem
 
 
@@ -192,7 +194,7 @@ def _condition(c: Condition, spec: Spec, scope: Scope, where: Scope, geometry: G
             raise SpecError(f"`periodic: {c.periodic}` needs a spatial variable of a box domain", c.loc)
         return Term(c.name, "periodic", None, c.weight, c.loc, f"periodic in {c.periodic}", periodic=c.periodic, points=c.points)
     if c.kind == "data":
-        columns = _data_columns(c, spec)
+        columns = data_columns(c, spec)
         return Term(c.name, "data", None, c.weight, c.loc, c.data.name, data=c.data, columns=columns, points=c.points)
     lhs, rhs = parse_equation(c.impose.text, scope, c.impose.loc)
     residual = lhs - rhs
@@ -206,6 +208,7 @@ def _condition(c: Condition, spec: Spec, scope: Scope, where: Scope, geometry: G
     kind = "initial" if supports[0].region == "initial" else "boundary"
     if kind == "initial" and residual.has(NormalDerivative):
         raise SpecError("`dn` is the normal derivative on the spatial boundary, not at the initial time", c.impose.loc)
+    _check_finite_data(residual, supports, spec, geometry, constants, c.impose)
     return Term(c.name, kind, residual, c.weight, c.impose.loc, c.impose.text, supports=supports, points=c.points, hard=c.hard)
 
 
@@ -266,6 +269,27 @@ def _support(clause, spec: Spec, geometry: Geometry, constants, on: Text) -> Sup
     return region
 
 
+def _check_finite_data(residual, supports, spec: Spec, geometry: Geometry, constants, impose: Text) -> None:
+    """What a condition imposes (its residual with the unknown set to zero) is finite where it holds:
+    `u = log(x)` on `x = 0` would make the loss NaN at the first step, reported as divergence."""
+    unknown_parts = (sympy.Derivative, sympy.core.function.AppliedUndef, NormalDerivative, Laplacian)
+    data = residual.replace(lambda e: isinstance(e, unknown_parts), lambda e: sympy.S.Zero)
+    data = data.xreplace({symbol(k): v for k, v in constants.items() if symbol(k) in data.free_symbols})
+    data = data.xreplace({symbol(p.name): sympy.Float(p.initial) for p in spec.parameters})
+    interval = (spec.time.start, spec.time.end) if spec.time else None
+    rng = np.random.default_rng(0)
+    for support in supports:
+        X = sample_support(support, spec.variables, interval, geometry, CHECK_POINTS, rng, constants)[0]
+        try:
+            values = evaluate(data, {symbol(v): X[:, i] for i, v in enumerate(spec.variables)}, len(X))
+        except (TypeError, KeyError):
+            return  # a function we cannot evaluate numerically: the run will tell
+        if not np.isfinite(values).all():
+            bad = int(np.argmin(np.isfinite(values)))
+            at = ", ".join(f"{v}={X[bad, i]:.3g}" for i, v in enumerate(spec.variables))
+            raise SpecError(f"the imposed value is not finite at ({at}), where this condition holds", impose.loc)
+
+
 def _fixes(r: Relation, var: str | None, constants) -> bool:
     """Whether ``r`` reads ``var = number`` (either way round; constants are numbers)."""
     if var is None or r.op != "=":
@@ -314,35 +338,6 @@ def sample_support(support: Support, variables, time_interval, geometry: Geometr
     for relation in support.relations:
         keep &= _holds(relation, env, n, constants)
     return X[keep], normals[keep]
-
-
-def _data_columns(c: Condition, spec: Spec) -> tuple[tuple[str, str], ...]:
-    """Map each variable and observed unknown to a column of the data file."""
-    mapping = dict(c.columns)
-    for key in mapping:
-        if key not in spec.variables and key not in spec.unknowns:
-            raise SpecError(f"`columns` maps `{key}`, which is neither a variable nor an unknown", c.loc)
-    if c.data.suffix.lower() == ".csv":
-        with open(c.data, newline="", encoding="utf-8") as fh:
-            header = next(csv.reader(fh), [])
-        available = [h.strip() for h in header]
-    else:
-        with np.load(c.data) as npz:
-            available = list(npz.files)
-    resolved = []
-    for name in (*spec.variables, *spec.unknowns):
-        column = mapping.get(name, name)
-        if column in available:
-            resolved.append((name, column))
-        elif name in spec.variables or name in mapping:
-            raise SpecError(
-                f"data file `{c.data.name}` has no column `{column}` for `{name}` "
-                f"({len(available)} column{'s' * (len(available) != 1)}; name its column with `columns:`)",
-                c.loc,
-            )
-    if not any(name in spec.unknowns for name, _ in resolved):
-        raise SpecError(f"data file `{c.data.name}` has no column for any unknown ({', '.join(spec.unknowns)})", c.loc)
-    return tuple(resolved)
 
 
 def _check_unknowns_used(spec: Spec, terms: list[Term]) -> None:
