@@ -58,8 +58,9 @@ class TrainingSettings:
     lr_decay_every: int = 1000
     points: Points | None = None
     sampler: str = "uniform"
-    resample: int = 0
-    """Draw new collocation points every this many steps; 0 keeps one fixed set."""
+    resample: int | None = None
+    """Draw new collocation points every this many steps; 0 keeps one fixed set; None: `auto`
+    chooses (`pdec.plan.auto`: every step for ENGD with exact conditions, else 0)."""
     weighting: str = "fixed"
     dtype: str = "float64"
     device: str = "auto"

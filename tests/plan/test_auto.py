@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from pdec.api import compile_spec
-from pdec.plan.auto import ENGD_MAX_PARAMETERS, LARGE, SMALL, n_parameters
+from pdec.plan.auto import ENGD_MAX_PARAMETERS, LARGE, NOISY_PATIENCE, ROWS_PER_PARAMETER, SMALL, n_parameters
 from pdec.runtime.plateau import Plateau
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_every_spec_gets_a_concrete_deterministic_choice(spec_path):
@@ -27,6 +31,23 @@ def test_rules_and_that_spec_keys_win(heat_path):
     assert kept.training.steps == 7 and kept.training.patience == 0 and kept.training.optimizer == "engd"
     named = compile_spec(heat_path, ["training={optimizer: adam}", "model={}"]).problem
     assert (named.training.steps, named.hidden, named.training.patience, named.choice) == (2000, (64, 64, 64), 0, "")
+
+
+def test_exact_conditions_get_more_points_drawn_afresh(tmp_path):
+    """ENGD with exact conditions: 2.5 interior points per parameter (rounded up to 100), fresh
+    points every step and the longer plateau window; each spec key still wins."""
+    spec = ROOT / "specs" / "wave1d.yaml"
+    assert "hard: true" in spec.read_text()
+    chosen = compile_spec(spec, ["training={}", "model={}"]).problem
+    D = n_parameters(2, (32, 32), 1)
+    t = chosen.training
+    assert t.points.interior == -(-int(ROWS_PER_PARAMETER * D) // 100) * 100 == 3000
+    assert (t.resample, t.patience) == (1, NOISY_PATIENCE)
+    assert "fresh points every step" in chosen.choice
+    kept = compile_spec(spec, ["training={resample: 0, points: {interior: 500}}", "model={}"]).problem
+    assert (kept.training.resample, kept.training.points.interior, kept.training.patience) == (0, 500, 30)
+    soft = compile_spec(ROOT / "specs" / "heat.yaml", ["training={}", "model={}"]).problem
+    assert (soft.training.resample, soft.training.points.interior) == (0, 1000)
 
 
 @pytest.mark.parametrize(
