@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import pdec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -17,10 +19,12 @@ ALLOWED = {"torch", "numpy", "__future__"}
 STDLIB = set(sys.stdlib_module_names)
 
 
-def test_standalone_matches_solve_without_pdec(tmp_path, small):
+@pytest.mark.parametrize("name", ["heat", "wave1d"])  # wave1d: exact conditions (u = G + φ·N), ENGD, resampling
+def test_standalone_matches_solve_without_pdec(tmp_path, small, name):
+    spec = ROOT / "specs" / f"{name}.yaml"
     sets = [a for s in small + ["output.plots=false"] for a in ("--set", s)]
-    script = tmp_path / "train_heat.py"
-    subprocess.run([sys.executable, "-m", "pdec", "codegen", str(HEAT), "-o", str(script), *sets], check=True)
+    script = tmp_path / f"train_{name}.py"
+    subprocess.run([sys.executable, "-m", "pdec", "codegen", str(spec), "-o", str(script), *sets], check=True)
     tree = ast.parse(script.read_text())
     modules = {
         (n.module if isinstance(n, ast.ImportFrom) else a.name).split(".")[0]
@@ -42,7 +46,7 @@ def test_standalone_matches_solve_without_pdec(tmp_path, small):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     from_script = json.loads(done.stdout)
-    solved = pdec.solve(HEAT, steps=8, out=tmp_path / "solve_run", settings=small + ["output.plots=false"]).summary
+    solved = pdec.solve(spec, steps=8, out=tmp_path / "solve_run", settings=small + ["output.plots=false"]).summary
     for key in ("final_loss", "rel_l2", "losses", "steps", "status", "optimizer", "name"):
         assert from_script[key] == solved[key], key
 
