@@ -38,8 +38,13 @@ def _check(args: argparse.Namespace) -> int:
             print(warning.format(), file=sys.stderr)
         spec = compiled.spec
         n_eq, n_cond = len(compiled.problem.equations), len(compiled.problem.conditions)
+        n_exact = sum(1 for c in spec.conditions if c.hard)
+        exact = f", {n_exact} of them exact" if n_exact else ""
         if not args.quiet:
-            print(f"{path}: ok ({spec.name}: {n_eq} equation{'s' * (n_eq != 1)}, {n_cond} condition{'s' * (n_cond != 1)})")
+            print(
+                f"{path}: ok ({spec.name}: {n_eq} equation{'s' * (n_eq != 1)}, "
+                f"{n_cond + n_exact} condition{'s' * (n_cond + n_exact != 1)}{exact})"
+            )
     return status
 
 

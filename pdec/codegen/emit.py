@@ -150,11 +150,12 @@ class _Emitter:
         """For each constrained unknown, ``G + φ·N`` and each of its derivatives the run computes,
         as functions of the network's derivatives (only those the `everything` plan carries)."""
         problem, variables = self.problem, tuple(symbol(v) for v in self.variables)
-        available = {canonical_name(u, op, self.variables) for op in self.graph.everything.operators for u in problem.unknowns}
+        operators = (Partial(()), *(op for op in self.graph.everything.operators if op != Partial(())))
+        available = {canonical_name(u, op, self.variables) for op in operators for u in problem.unknowns}
         functions = {}
         for u in problem.constrained:
             f = unknown_function(u, variables)
-            for op in self.graph.everything.operators:
+            for op in operators:  # the value always: `Problem.solution` evaluates it from a plain forward pass
                 if isinstance(op, Partial):
                     atom = sympy.Derivative(f, *(variables[i] for i in op.index)) if op.index else f
                 else:
