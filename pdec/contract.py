@@ -23,7 +23,7 @@ COARSE_SPACES = ("nicolaides", "residual")
 COARSE_CORRECTIONS = ("multiplicative", "additive")
 DTYPES = ("float32", "float64")
 DEVICES = ("auto", "cpu", "cuda")
-SAMPLERS = ("uniform", "sobol")
+SAMPLERS = ("uniform", "sobol", "rar-d")
 TERM_KINDS = ("equation", "boundary", "initial", "periodic", "data")
 """`equation`: the PDE on interior points; `boundary`/`initial`: an imposed
 condition on sampled support points; `periodic`: values and first

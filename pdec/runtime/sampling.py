@@ -20,6 +20,25 @@ from pdec.geometry import BoxGeometry, geometry_of
 from pdec.points import read_points
 
 MAX_REJECTION_ROUNDS = 100
+RAD_CANDIDATES = 8
+"""`rar-d`: candidate points per interior point drawn."""
+RAD_K, RAD_C = 1.0, 1.0
+"""`rar-d`'s density ``p ∝ εᵏ / mean(εᵏ) + c`` (Wu et al. 2023's defaults)."""
+
+
+def residual_density(eps: np.ndarray, k: float = RAD_K, c: float = RAD_C) -> np.ndarray:
+    """Residual-based adaptive distribution (RAD; Wu, Zhu, Tan, Kartha & Lu 2023, CMAME 403):
+    the probability of each candidate, ``p ∝ εᵏ / mean(εᵏ) + c``, with ``ε`` the equations'
+    squared residual there. Why: a uniform draw puts few points where the residual is large
+    (a shock, a thin layer), and a fixed set is fitted between its points; drawing where
+    ``ε`` is large puts the points where the error comes from, and ``c`` keeps every region
+    sampled. Non-finite residuals count as the largest finite one."""
+    e = np.nan_to_num(np.asarray(eps, dtype=np.float64), nan=np.inf)
+    finite = e[np.isfinite(e)]
+    e = np.where(np.isfinite(e), e, finite.max() if finite.size else 1.0) ** k
+    mean = e.mean()
+    p = (e / mean if mean > 0 else np.zeros_like(e)) + c
+    return p / p.sum()
 
 
 @dataclass
@@ -164,10 +183,24 @@ class Sampler:
         d = len(self.definition.variables)
         return self._tensor(table[:, :d]), self._tensor(table[:, d:]), observed
 
-    def draw(self) -> dict[str, Batch]:
-        """One batch for every point set: ``interior`` and one per condition."""
+    def adaptive_interior(self, n: int, residual) -> Batch:
+        """`rar-d`: ``n`` of ``RAD_CANDIDATES·n`` uniform candidates, drawn without replacement
+        with `residual_density` of ``residual(X) -> ε [M]``."""
+        candidates = self.interior(RAD_CANDIDATES * n).X
+        p = residual_density(residual(candidates).detach().double().cpu().numpy())
+        keep = np.sort(self.rng.choice(len(p), size=n, replace=False, p=p))
+        return Batch(candidates[torch.as_tensor(keep, device=candidates.device)])
+
+    def draw(self, residual=None) -> dict[str, Batch]:
+        """One batch for every point set: ``interior`` and one per condition. With the
+        `rar-d` sampler and ``residual`` (``X -> ε``; the trainer's, once there is a
+        network to ask), the interior points follow the residual."""
         points = self.training.points
-        batches = {"interior": self.interior(self.points or points.interior)}
+        n = self.points or points.interior
+        if self.training.sampler == "rar-d" and residual is not None:
+            batches = {"interior": self.adaptive_interior(n, residual)}
+        else:
+            batches = {"interior": self.interior(n)}
         for term in self.definition.terms:
             n = self.points or term.points or (points.initial if term.kind == "initial" else points.boundary)
             if term.kind in ("boundary", "initial"):

@@ -135,6 +135,12 @@ class Trainer:
         if self.optimizer is None:
             self.optimizer = make_optimizer(self.problem, self.training)
 
+    @torch.no_grad()
+    def _equation_residual(self, X: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
+        """``Σ_equations r²`` at ``X``, for the `rar-d` sampler (in chunks: it sees many candidates)."""
+        parts = [sum(r.square() for r in self.problem.residuals(X[i : i + chunk]).values()) for i in range(0, len(X), chunk)]
+        return torch.cat(parts)
+
     def _optimizer_step(self) -> None:
         if self.settings.max_time:  # per invocation, as the time limit itself
             self.optimizer.budget_used = (time.perf_counter() - self._t0) / self.settings.max_time
@@ -267,7 +273,7 @@ class Trainer:
                     break
                 resample = self.training.resample
                 if resample and self.step > 0 and self.step % resample == 0:
-                    self.batches = self.sampler.draw()
+                    self.batches = self.sampler.draw(self._equation_residual)
                 if self.step % self.training.weighting_every == 0:
                     self.weights = self.weighting.update(
                         self.step, lambda: term_residuals(self.problem, self.batches)

@@ -81,3 +81,33 @@ def test_sampler_state_replays(tmp_path):
     a.load_state_dict(state)
     again = a.draw()
     assert all(torch.equal(first[k].X, again[k].X) for k in first)
+
+
+def test_residual_density_by_hand():
+    """p ∝ ε/mean(ε) + 1: ε = (0, 1, 3) has mean 4/3, so p ∝ (1, 1.75, 3.25) / 6."""
+    from pdec.runtime.sampling import residual_density
+
+    np.testing.assert_allclose(residual_density(np.array([0.0, 1.0, 3.0])), np.array([1.0, 1.75, 3.25]) / 6, rtol=1e-15)
+    np.testing.assert_allclose(residual_density(np.zeros(4)), np.full(4, 0.25))
+    # a non-finite residual counts as the largest finite one
+    np.testing.assert_allclose(residual_density(np.array([np.nan, 1.0, 3.0])), residual_density(np.array([3.0, 1.0, 3.0])))
+
+
+def test_rar_d_draws_where_the_residual_is(heat_path):
+    """With ε = 1000 on x < 0.1 (a tenth of the candidates) and 0 elsewhere, mean(ε) = 100, so
+    p ∝ 11 there and 1 elsewhere: 1.1/2.0 = 55% of the points with replacement, somewhat fewer
+    without (the candidates there run out); uniform draws put 10% there. The same seed draws
+    the same points."""
+    import pdec
+    from pdec.runtime.sampling import Sampler
+
+    problem = pdec.compile(heat_path, overrides=["training.sampler=rar-d"])
+    training = problem.definition.training
+    residual = lambda X: torch.where(X[:, 0] < 0.1, 1000.0, 0.0).to(X)  # noqa: E731
+    draws = [Sampler(problem.definition, training, dtype=torch.float64, device="cpu", seed=1).draw(residual) for _ in range(2)]
+    X = draws[0]["interior"].X
+    share = float((X[:, 0] < 0.1).double().mean())
+    assert 0.4 < share < 0.56, share
+    torch.testing.assert_close(X, draws[1]["interior"].X, rtol=0, atol=0)
+    uniform = Sampler(problem.definition, training, dtype=torch.float64, device="cpu", seed=1).draw()
+    assert float((uniform["interior"].X[:, 0] < 0.1).double().mean()) < 0.2
