@@ -1,6 +1,6 @@
 """The Python API and the one place the pipeline is assembled.
 
-    spec file ─load─▶ Spec ─build_problem, make_exact─▶ SymbolicProblem ─plan─▶ OperatorGraph
+    spec file ─load─▶ Spec ─build_problem, make_exact, make_periodic─▶ SymbolicProblem ─plan─▶ OperatorGraph
               ─emit─▶ problem source ─import─▶ ProblemDef ─bind─▶ Problem ─run─▶ summary
 
 `compile_spec` runs the front end (no torch: `pdec check` and `pdec show`
@@ -21,6 +21,7 @@ from .plan.graph import OperatorGraph, plan
 from .spec.load import load_spec
 from .spec.schema import Spec
 from .symbolic.hard import make_exact
+from .symbolic.periodic import make_periodic
 from .symbolic.problem import SymbolicProblem, build_problem
 
 if TYPE_CHECKING:  # torch is imported by `compile` and `solve` only
@@ -54,7 +55,7 @@ def compile_spec(spec: str | Path | Spec, overrides: Sequence[str] = (), *, allo
         spec = load_spec(spec, overrides, allow_outside_data=allow_outside_data)
     elif overrides:
         raise TypeError("overrides apply to a spec file, not to a loaded `Spec`")
-    problem = choose(make_exact(build_problem(spec)))
+    problem = choose(make_periodic(make_exact(build_problem(spec))))
     return Compiled(spec, problem, plan(problem))
 
 

@@ -244,10 +244,22 @@ class ProblemDef:
     choice: str = ""
     """What `auto` chose and why, in one line (empty when the spec chose everything)."""
     solution: Mapping[str, Callable] = field(default_factory=dict)
-    """Unknowns with exact conditions (``u = G + φ·N``, `hard: true`): per canonical derivative
-    name of such an unknown (``u``, ``u_x``, …), ``(X, D, P) -> values`` from the network's
-    derivatives ``D``. Residuals are already written in ``N``; everything that reports ``u``
-    (values, data and periodic terms, metrics, predictions) goes through these."""
+    """When the network's output is not the unknowns themselves — exact conditions
+    (``u = G + φ·N``) or embedded inputs (exact periodicity), `hard: true` — per canonical
+    name over ``variables`` of every unknown and derivative the spec uses, ``(X, D, P) ->
+    values`` from the network's derivatives ``D``. Residuals are already written in the
+    network's terms; everything that reports ``u`` (values, data and periodic terms, metrics,
+    predictions) goes through these. Empty: ``D`` is the unknowns' own."""
+    solution_needs: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """The names in ``D`` each `solution` function reads (a point set feeds only those its terms need)."""
+    inputs: tuple[str, ...] = ()
+    """The network's input names when ``embed`` is set, else empty (the inputs are ``variables``)."""
+    embed: Callable | None = None
+    """``X -> network inputs`` (e.g. ``cos``/``sin`` of a periodic variable), or None."""
+
+    @property
+    def network_inputs(self) -> tuple[str, ...]:
+        return self.inputs or self.variables
 
     def term(self, name: str) -> Term:
         for t in self.terms:

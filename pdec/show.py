@@ -34,6 +34,8 @@ def describe(problem: SymbolicProblem, graph: OperatorGraph) -> str:
         out.append("  constants  " + ", ".join(f"{k} = {to_text(v)}" for k, v in problem.constants.items()))
     if problem.learnable:
         out.append("  learnable  " + ", ".join(f"{p.name} (from {p.initial:g})" for p in problem.learnable))
+    if problem.embedding:
+        out.append("  network    inputs " + ", ".join(f"{n} = {to_text(e)}" for n, e in problem.embedding) + " (exactly periodic)")
     for name, (G, phi) in problem.constrained.items():
         out.append(f"  exactly    {name} = G + φ·N (N: the network; conditions met by construction)")
         out.append(f"               G = {to_text(G)}")
@@ -60,7 +62,7 @@ def describe(problem: SymbolicProblem, graph: OperatorGraph) -> str:
     for ps in graph.point_sets:
         streams = ps.plan
         out.append(f"    {ps.name} ({', '.join(ps.terms)}): {streams.n_streams} stream{'s' * (streams.n_streams != 1)}")
-        for line in streams.describe(problem.variables):
+        for line in streams.describe(problem.inputs):
             out.append(f"      - {line}")
     return "\n".join(out)
 

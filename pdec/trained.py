@@ -215,6 +215,6 @@ class TrainedRun:
 def derivative_names(run: TrainedRun) -> list[str]:
     """The derivative columns `pdec predict --derivatives` writes: every canonical name but the plain values."""
     d = run.problem.definition
-    names = [canonical_name(u, op, run.variables) for op in d.everything.operators for u in run.unknowns]
+    names = list(d.solution) or [canonical_name(u, op, run.variables) for op in d.everything.operators for u in run.unknowns]
     return [n for n in dict.fromkeys(names) if n not in run.unknowns]
 

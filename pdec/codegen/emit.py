@@ -24,11 +24,11 @@ from .. import __version__
 from ..contract import BallDomain
 from ..errors import PdecError
 from ..lang.numeric import evaluate
-from ..lang.nodes import Laplacian, NormalDerivative, unknown_function
+from ..lang.nodes import NormalDerivative
 from ..lang.printer import to_text
 from ..lang.scope import symbol
 from ..plan.graph import OperatorGraph, atom_need, derivative_atoms
-from ..symbolic.hard import substitute
+from ..symbolic.periodic import to_network
 from ..symbolic.problem import SymbolicProblem, Term
 from ..taylor.operators import Laplacian as LaplacianOp
 from ..taylor.operators import Partial, canonical_name
@@ -118,7 +118,14 @@ class _Emitter:
         return lines
 
     def _variable_bindings(self) -> dict[sympy.Basic, tuple[str, str]]:
-        return {symbol(v): (self.namer.variable(v), f"X[:, {i}]") for i, v in enumerate(self.variables)}
+        """The variables from the columns of ``X``, and embedded network inputs from their
+        expressions (written on ``X`` directly: bindings are emitted in name order)."""
+        bindings = {symbol(v): (self.namer.variable(v), f"X[:, {i}]") for i, v in enumerate(self.variables)}
+        columns = {symbol(v): f"X[:, {i}]" for i, v in enumerate(self.variables)}
+        for name, expr in self.problem.embedding:
+            if symbol(name) not in bindings:
+                bindings[symbol(name)] = (self.namer.variable(name), to_torch(self._fold(expr), columns))
+        return bindings
 
     def residual(self, term: Term) -> tuple[str, list[str]]:
         name = self.namer.function("residual", term.name)
@@ -142,33 +149,45 @@ class _Emitter:
             bindings[n] = (self.namer.variable(f"n{s}"), f"normals[:, {self.problem.spatial.index(s)}]")
         for atom in derivative_atoms(expr):
             (need,) = atom_need(atom, self.problem, self.problem.training.laplacian_samples)
-            ident = self.namer.derivative(need.unknown, need.operator, self.variables)
+            ident = self.namer.derivative(need.unknown, need.operator, self.problem.inputs)
             bindings[atom] = (ident, f"D[{need.name!r}]")
         return self._function(name, "X, D, P, normals=None", doc, expr, bindings)
 
-    def solution(self, out: list[str]) -> dict[str, str]:
-        """For each constrained unknown, ``G + φ·N`` and each of its derivatives the run computes,
-        as functions of the network's derivatives (only those the `everything` plan carries)."""
-        problem, variables = self.problem, tuple(symbol(v) for v in self.variables)
-        operators = (Partial(()), *(op for op in self.graph.everything.operators if op != Partial(())))
-        available = {canonical_name(u, op, self.variables) for op in operators for u in problem.unknowns}
-        functions = {}
-        for u in problem.constrained:
-            f = unknown_function(u, variables)
-            for op in operators:  # the value always: `Problem.solution` evaluates it from a plain forward pass
-                if isinstance(op, Partial):
-                    atom = sympy.Derivative(f, *(variables[i] for i in op.index)) if op.index else f
-                else:
-                    atom = f
-                    for _ in range(op.power):
-                        atom = Laplacian(atom)
-                expr = substitute(atom, problem.constrained, problem)
-                if not all(n.name in available for a in derivative_atoms(expr) for n in atom_need(a, problem, problem.training.laplacian_samples)):
-                    continue
-                key = canonical_name(u, op, self.variables)
-                name = self.namer.function("solution", self.namer.derivative(u, op, self.variables))
-                functions[key] = self._defined((name, self._over_derivatives(name, f"{key}, with {u} = G + φ·N (exact conditions)", expr)), out)
-        return functions
+    def solution(self, out: list[str]) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
+        """With exact conditions or an embedding: every unknown and derivative the spec uses
+        (``problem.reported``), as functions of the network's derivatives, and the names each
+        needs. Those the `everything` plan cannot feed are left out; the values never are
+        (`Problem.solution` feeds them from a plain forward pass)."""
+        problem = self.problem
+        if not (problem.constrained or problem.embedding):
+            return {}, {}
+        values = {canonical_name(u, Partial(()), problem.inputs) for u in problem.unknowns}
+        available = {canonical_name(u, op, problem.inputs) for op in self.graph.everything.operators for u in problem.unknowns}
+        functions, needs = {}, {}
+        samples = problem.training.laplacian_samples
+        atoms = []
+        for atom in problem.reported:  # a normal derivative is reported as its first partials
+            spatial = [symbol(s) for s in problem.spatial]
+            atoms += [sympy.Derivative(atom.args[0], s) for s in spatial] if isinstance(atom, NormalDerivative) else [atom]
+        for atom in dict.fromkeys(atoms):
+            expr = to_network(atom, problem)
+            wanted = {n.name for a in derivative_atoms(expr) for n in atom_need(a, problem, samples)}
+            (need,) = atom_need(atom, problem, samples, problem.variables)
+            if need.operator != Partial(()) and not wanted <= available | values:
+                continue
+            ident = self.namer.derivative(need.unknown, need.operator, self.variables)
+            name = self.namer.function("solution", ident)
+            doc = f"{need.name} from the network's derivatives (exact conditions, embedded inputs)"
+            functions[need.name] = self._defined((name, self._over_derivatives(name, doc, expr)), out)
+            needs[need.name] = tuple(sorted(wanted))
+        return functions, needs
+
+    def embed(self) -> tuple[str, list[str]]:
+        """``embed(X)``: the network's inputs from the points (exact periodicity)."""
+        columns = {symbol(v): f"X[:, {i}]" for i, v in enumerate(self.variables)}
+        inputs = ", ".join(to_torch(self._fold(e), columns) for _, e in self.problem.embedding)
+        doc = "The network's inputs: " + ", ".join(f"{n} = {to_text(e)}" for n, e in self.problem.embedding)
+        return "embed", ["def embed(X):", f'    """{doc}."""', f"    return torch.stack([{inputs}], dim=1)"]
 
     def exact(self, unknown: str, expr: sympy.Expr) -> tuple[str, list[str]]:
         name = self.namer.function("exact", unknown)
@@ -256,7 +275,7 @@ class _Emitter:
         return f"Term({', '.join(args)})"
 
     def _plan(self, ps) -> str:
-        return f"plan_streams({_literal(ps.operators)}, {len(self.problem.variables)})"
+        return f"plan_streams({_literal(ps.operators)}, {len(self.problem.inputs)})"
 
     def module(self) -> str:
         problem, graph = self.problem, self.graph
@@ -278,7 +297,8 @@ class _Emitter:
         point_set_of = {t: ps.name for ps in graph.point_sets for t in ps.terms}
         terms = [self._term(t, point_set_of[t.name], out) for t in problem.terms]
         exact = {u: self._defined(self.exact(u, expr), out) for u, expr in problem.exact.items()}
-        solution = self.solution(out)
+        solution, needs = self.solution(out)
+        embed = self._defined(self.embed(), out) if problem.embedding else None
         if isinstance(problem.domain, BallDomain):
             domain = f"BallDomain({_literal(problem.domain.center)}, {problem.domain.radius!r})"
         else:
@@ -313,6 +333,8 @@ class _Emitter:
             f"    output={_literal(problem.output)},",
             f"    choice={_literal(problem.choice)},",
             *(["    solution={" + ", ".join(f"{_literal(k)}: {f}" for k, f in solution.items()) + "},"] if solution else []),
+            *([f"    solution_needs={_literal(needs)},"] if solution else []),
+            *([f"    inputs={_literal(problem.inputs)},", f"    embed={embed},"] if embed else []),
             ")",
         ]
         return "\n".join(out).rstrip() + "\n"

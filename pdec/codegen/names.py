@@ -53,7 +53,7 @@ class Namer:
             wanted = f"{unknown}_{sep.join(names)}"
         else:
             wanted = unknown
-        return self._unique(("deriv", unknown, op), wanted)
+        return self._unique(("deriv", unknown, op, tuple(variables)), wanted)
 
     def function(self, kind: str, name: str) -> str:
         """``residual_pde``, ``exact_u``: a function defined by the module."""

@@ -70,3 +70,16 @@ def expand_laplacians(expr: sympy.Expr, spatial: tuple[sympy.Symbol, ...]) -> sy
         return sympy.Add(*(sympy.diff(inner, s, 2) for s in spatial))
 
     return expr.replace(lambda e: isinstance(e, Laplacian), expand)
+
+
+def unknown_atoms(expr: sympy.Expr) -> set[sympy.Basic]:
+    """The outermost atoms that carry an unknown: ``u``, ``Derivative(u, …)``, ``Laplacian(…)``, ``dn(u)``."""
+    atoms, stack = set(), [expr]
+    while stack:
+        node = stack.pop()
+        if is_unknown(node) or isinstance(node, (sympy.Derivative, Laplacian, NormalDerivative)):
+            if node.atoms(sympy.core.function.AppliedUndef):
+                atoms.add(node)
+        else:
+            stack.extend(node.args)
+    return atoms

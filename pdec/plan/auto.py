@@ -78,7 +78,7 @@ def recipe_for(problem: SymbolicProblem) -> Recipe:
     if len(problem.variables) > MAX_INPUTS_FOR_ENGD:
         return LARGE
     if problem.hidden is not None:
-        D = n_parameters(len(problem.variables), problem.hidden, len(problem.unknowns)) + len(problem.learnable)
+        D = n_parameters(len(problem.inputs), problem.hidden, len(problem.unknowns)) + len(problem.learnable)
         if D > ENGD_MAX_PARAMETERS:
             return dataclasses.replace(LARGE, why=f"the spec's network has {D} parameters, too many for ENGD's dense step")
     return SMALL
@@ -100,7 +100,7 @@ def choose(problem: SymbolicProblem) -> SymbolicProblem:
     resample = 0 if t.resample is None else t.resample
     if auto and training.optimizer == "engd" and problem.constrained:
         if t.points is None:
-            D = n_parameters(len(problem.variables), tuple(hidden), len(problem.unknowns)) + len(problem.learnable)
+            D = n_parameters(len(problem.inputs), tuple(hidden), len(problem.unknowns)) + len(problem.learnable)
             interior = max(training.points.interior, -(-int(ROWS_PER_PARAMETER * D) // 100) * 100)
             training = dataclasses.replace(training, points=dataclasses.replace(training.points, interior=interior))
         if t.resample is None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import sympy
 
-from ..lang.nodes import Laplacian, NormalDerivative, is_unknown, laplacian_power
+from ..lang.nodes import Laplacian, NormalDerivative, laplacian_power, unknown_atoms
 from ..lang.printer import to_text
 from ..symbolic.problem import SymbolicProblem, Term
 from ..taylor.operators import Laplacian as LaplacianOp
@@ -88,16 +88,16 @@ def _operator_key(op: Operator):
     return (op.order, isinstance(op, LaplacianOp), str(op))
 
 
-def atom_need(atom: sympy.Basic, problem: SymbolicProblem, laplacian_samples: int = 0) -> list[Need]:
-    """The runtime operators behind one SymPy derivative atom."""
-    variables = problem.variables
-    spatial_index = tuple(variables.index(s) for s in problem.spatial)
+def atom_need(atom: sympy.Basic, problem: SymbolicProblem, laplacian_samples: int = 0, variables=None) -> list[Need]:
+    """The runtime operators behind one SymPy derivative atom, over the network's inputs
+    (``variables``: over these instead — the spec's variables, for what a run reports)."""
+    variables = problem.inputs if variables is None else variables
     if isinstance(atom, NormalDerivative):
         unknown = atom.args[0].func.__name__
-        return [Need(unknown, Partial((i,)), canonical_name(unknown, Partial((i,)), variables)) for i in spatial_index]
+        return [Need(unknown, Partial((i,)), canonical_name(unknown, Partial((i,)), variables)) for i in _spatial(problem, variables)]
     if isinstance(atom, Laplacian):
         inner, power = laplacian_power(atom)
-        op = LaplacianOp(spatial_index, power, laplacian_samples if power == 1 else 0)
+        op = LaplacianOp(_spatial(problem, variables), power, laplacian_samples if power == 1 else 0)
     elif isinstance(atom, sympy.Derivative):
         inner = atom.expr
         names = [str(v) for v, count in atom.variable_count for _ in range(count)]
@@ -108,18 +108,16 @@ def atom_need(atom: sympy.Basic, problem: SymbolicProblem, laplacian_samples: in
     return [Need(unknown, op, canonical_name(unknown, op, variables))]
 
 
+def _spatial(problem: SymbolicProblem, variables) -> tuple[int, ...]:
+    """The spatial variables' positions (Laplacians and normal derivatives act on them; with
+    an embedding these are rewritten away before planning, `symbolic.periodic`)."""
+    return tuple(variables.index(s) for s in problem.spatial)
+
+
 def derivative_atoms(expr: sympy.Expr) -> set[sympy.Basic]:
-    """The outermost unknown-bearing atoms: u, Derivative(u, …), Laplacian(…), dn(u)."""
-    atoms = set()
-    stack = [expr]
-    while stack:
-        node = stack.pop()
-        if is_unknown(node) or isinstance(node, (sympy.Derivative, Laplacian, NormalDerivative)):
-            if node.atoms(sympy.core.function.AppliedUndef):  # not dn(G) of exact data (`symbolic.hard`)
-                atoms.add(node)
-        else:
-            stack.extend(node.args)
-    return atoms
+    """The outermost unknown-bearing atoms: u, Derivative(u, …), Laplacian(…), dn(u) (not dn(G) of
+    exact data, `symbolic.hard`)."""
+    return unknown_atoms(expr)
 
 
 def is_linear(expr: sympy.Expr, atoms: set[sympy.Basic]) -> bool:
@@ -131,7 +129,7 @@ def is_linear(expr: sympy.Expr, atoms: set[sympy.Basic]) -> bool:
 
 
 def _term_plan(term: Term, problem: SymbolicProblem, samples: int) -> TermPlan:
-    variables = problem.variables
+    variables = problem.inputs
     if term.kind == "periodic":
         axis = variables.index(term.periodic)
         needs = [
@@ -156,7 +154,7 @@ def plan(problem: SymbolicProblem) -> OperatorGraph:
     """Build the operator graph of a checked problem."""
     samples = problem.training.laplacian_samples
     terms = tuple(_term_plan(t, problem, samples) for t in problem.terms)
-    n_inputs = len(problem.variables)
+    n_inputs = len(problem.inputs)
     point_sets = []
     interior = [t for t in terms if t.kind == "equation"]
     point_sets.append(_point_set("interior", interior, n_inputs))

@@ -46,17 +46,19 @@ class ExportedNetwork(torch.nn.Module):
 
 
 class _Solution(torch.nn.Module):
-    """The network and, for unknowns with exact conditions, ``u = G + φ·N`` around it (traced)."""
+    """The network and around it the embedding of its inputs and the unknowns from its outputs
+    (exact conditions, exact periodicity; traced)."""
 
     def __init__(self, net: torch.nn.Module, problem) -> None:
         super().__init__()
         self.net, self.solution, self.unknowns = net, problem.definition.solution, problem.unknowns
+        self.embed = problem.definition.embed
         self.parameters_ = {k: v.detach().cpu() for k, v in problem.parameters.items()}
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
-        raw = self.net(X)
+        raw = self.net(self.embed(X) if self.embed else X)
         D = {u: raw[:, k] for k, u in enumerate(self.unknowns)}
-        return torch.stack([self.solution[u](X, D, self.parameters_) if u in self.solution else D[u] for u in self.unknowns], 1)
+        return torch.stack([self.solution[u](X, D, self.parameters_) for u in self.unknowns], 1)
 
 
 def export_torchscript(problem, path: str | Path, *, step: int | None = None) -> Path:

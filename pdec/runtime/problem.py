@@ -29,16 +29,18 @@ class Problem:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             self.model = TaylorMLP(
-                len(self.variables), definition.hidden, len(self.unknowns), definition.activation, dtype=dtype, device=device
+                len(definition.network_inputs), definition.hidden, len(self.unknowns), definition.activation, dtype=dtype, device=device
             )
         self.parameters = torch.nn.ParameterDict(
             {k: torch.nn.Parameter(torch.tensor(v, dtype=dtype, device=device)) for k, v in definition.parameters.items()}
         )
 
     def _named(self, X: torch.Tensor, plan: StreamPlan, generator) -> dict[str, torch.Tensor]:
-        values = self.model.taylor(X, plan, generator)
+        embed = self.definition.embed
+        values = self.model.taylor(embed(X) if embed else X, plan, generator)
+        inputs = self.definition.network_inputs
         return {
-            canonical_name(u, op, self.variables): values[op][:, k]
+            canonical_name(u, op, inputs): values[op][:, k]
             for op in plan.operators
             for k, u in enumerate(self.unknowns)
         }
@@ -49,12 +51,12 @@ class Problem:
         return self._named(X, d.everything if point_set is None else d.point_sets[point_set], generator)
 
     def fields(self, X: torch.Tensor, D: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """The unknowns and their derivatives from the network's ``D``: the same, except for
-        unknowns with exact conditions, ``u = G + φ·N`` (`ProblemDef.solution`)."""
-        solution = self.definition.solution
-        if not solution:
+        """The unknowns and their derivatives from the network's ``D``: ``D`` itself, or with
+        exact conditions or embedded inputs `ProblemDef.solution` — those that ``D`` feeds."""
+        d = self.definition
+        if not d.solution:
             return D
-        return {k: solution[k](X, D, self.parameters) if k in solution else v for k, v in D.items()}
+        return {k: fn(X, D, self.parameters) for k, fn in d.solution.items() if all(n in D for n in d.solution_needs[k])}
 
     def values(self, X: torch.Tensor, point_set: str | None = None, generator=None) -> dict[str, torch.Tensor]:
         """`derivatives` of the unknowns themselves (through `fields`)."""
@@ -62,12 +64,12 @@ class Problem:
 
     def solution(self, X: torch.Tensor) -> torch.Tensor:
         """The unknowns at ``X``, ``[N, len(unknowns)]`` (one plain forward pass)."""
-        raw = self.model(X)
-        solution = self.definition.solution
-        if not solution:
+        d = self.definition
+        raw = self.model(d.embed(X) if d.embed else X)
+        if not d.solution:
             return raw
         D = {u: raw[:, k] for k, u in enumerate(self.unknowns)}
-        return torch.stack([solution[u](X, D, self.parameters) if u in solution else D[u] for u in self.unknowns], dim=1)
+        return torch.stack([d.solution[u](X, D, self.parameters) for u in self.unknowns], dim=1)
 
     def residual(self, name: str, X: torch.Tensor, normals: torch.Tensor | None = None, derivatives=None) -> torch.Tensor:
         """The residual of one equation or condition at the points ``X``."""

@@ -305,9 +305,9 @@ class _Reader(ValueReader):
                 raise SpecError("`impose` needs `on:` saying where (e.g. `on: x = 0` or `on: boundary`)", item.loc)
             if kind != "impose" and "on" in e:
                 raise SpecError(f"`on` belongs to `impose`, not to `{kind}`", item.key_locs["on"])
-            for key, owner in (("columns", "data"), ("hard", "impose")):
-                if key in e and kind != owner:
-                    raise SpecError(f"`{key}` belongs to `{owner}`", item.key_locs[key])
+            for key, owners in (("columns", ("data",)), ("hard", ("impose", "periodic"))):
+                if key in e and kind not in owners:
+                    raise SpecError(f"`{key}` belongs to `{'` or `'.join(owners)}`", item.key_locs[key])
             prefix = {"impose": "bc", "periodic": "periodic", "data": "data"}[kind]
             if kind == "impose" and time and _mentions_initial(e["on"], time):
                 prefix = "ic"

@@ -122,8 +122,9 @@ class Condition:
     weight: float = 1.0
     points: int | None = None
     hard: bool = False
-    """`impose` only: satisfy the condition exactly by construction (`pdec.symbolic.hard`)
-    instead of penalizing it in the loss."""
+    """Satisfy the condition exactly by construction instead of penalizing it in the loss:
+    `impose` through ``u = G + φ·N`` (`pdec.symbolic.hard`), `periodic` through the network's
+    inputs (`pdec.symbolic.periodic`)."""
 
     @property
     def kind(self) -> str:

@@ -41,7 +41,15 @@ import sympy
 from ..contract import BallDomain
 from ..errors import Loc, SpecError
 from ..geometry import geometry_of
-from ..lang.nodes import Laplacian, NormalDerivative, expand_laplacians, is_unknown, laplacian_power, unknown_function
+from ..lang.nodes import (
+    Laplacian,
+    NormalDerivative,
+    expand_laplacians,
+    is_unknown,
+    laplacian_power,
+    unknown_atoms,
+    unknown_function,
+)
 from ..lang.numeric import evaluate
 from ..lang.printer import to_text
 from ..lang.scope import symbol
@@ -77,7 +85,7 @@ class _Projector:
 def make_exact(problem: SymbolicProblem) -> SymbolicProblem:
     """``problem`` with its `hard` conditions built into the unknowns: ``constrained`` holds
     ``(G, φ)`` per unknown, the hard terms are gone and the others are written in ``N``."""
-    hard = [t for t in problem.terms if t.hard]
+    hard = [t for t in problem.terms if t.hard and t.kind != "periodic"]
     if not hard:
         return problem
     pieces = [p for t in hard for p in pieces_of(t, problem)]
@@ -86,7 +94,7 @@ def make_exact(problem: SymbolicProblem) -> SymbolicProblem:
     terms = tuple(
         t if t.residual is None else dataclasses.replace(t, residual=substitute(t.residual, forms, problem))
         for t in problem.terms
-        if not t.hard
+        if not (t.hard and t.kind != "periodic")
     )
     if not any(t.kind == "equation" for t in terms):
         raise SpecError("no equation is left to train", hard[0].loc)
@@ -96,7 +104,7 @@ def make_exact(problem: SymbolicProblem) -> SymbolicProblem:
 def pieces_of(term: Term, problem: SymbolicProblem) -> list[Piece]:
     """The exactly imposed values of one `hard` condition, or a `SpecError` saying why it cannot be exact."""
     residual = term.residual
-    atoms = _unknown_atoms(residual)
+    atoms = unknown_atoms(residual)
     time = symbol(problem.time) if problem.time else None
     why = "`hard: true` imposes a value exactly: write `u = …`" + (
         f" (or `d(u, {problem.time}) = …` at the initial time)" if time is not None else ""
@@ -131,17 +139,6 @@ def pieces_of(term: Term, problem: SymbolicProblem) -> list[Piece]:
         where = ("face", s.axis, s.side) if s.region == "face" else (s.region,)
         pieces.append(Piece(term.name, unknown.func.__name__, order, data, where, term.loc))
     return pieces
-
-
-def _unknown_atoms(expr: sympy.Expr) -> set[sympy.Basic]:
-    atoms, stack = set(), [expr]
-    while stack:
-        node = stack.pop()
-        if is_unknown(node) or isinstance(node, (sympy.Derivative, Laplacian, NormalDerivative)):
-            atoms.add(node)
-        else:
-            stack.extend(node.args)
-    return atoms
 
 
 def _form(pieces: list[Piece], problem: SymbolicProblem) -> tuple[sympy.Expr, sympy.Expr]:

@@ -18,7 +18,7 @@ import sympy
 from ..contract import BallDomain, BoxDomain, Domain, OutputSettings, TrainingSettings
 from ..errors import Loc, SpecError, SpecWarning
 from ..geometry import BoxGeometry, Geometry, geometry_of
-from ..lang.nodes import Laplacian, NormalDerivative, expand_laplacians
+from ..lang.nodes import Laplacian, NormalDerivative, expand_laplacians, unknown_atoms, unknown_function
 from ..lang.numeric import constant_value, evaluate
 from ..lang.parse import parse_equation, parse_expr, parse_selector
 from ..lang.scope import Scope, symbol
@@ -101,9 +101,20 @@ class SymbolicProblem:
     warnings: tuple[SpecWarning, ...] = field(default=())
     choice: str = ""
     """What `pdec.plan.auto` chose, in one line."""
+    embedding: tuple[tuple[str, sympy.Expr], ...] = ()
+    """The network's inputs as expressions in the variables, when they are not the variables
+    themselves (exact periodicity, `pdec.symbolic.periodic`); terms are then written in them."""
+    reported: tuple[sympy.Basic, ...] = ()
+    """The unknowns and the derivatives of them the spec's terms use, as written (before any
+    rewriting in the network's output): what a run reports (`ProblemDef.solution`)."""
     constrained: dict[str, tuple[sympy.Expr, sympy.Expr]] = field(default_factory=dict)
     """Per unknown with exact conditions, ``(G, φ)``: the unknown is ``G + φ·N`` with ``N`` the
     network's output, and ``terms`` are written in ``N`` (`pdec.symbolic.hard`)."""
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """The network's input names: the variables, or the embedding's names."""
+        return tuple(name for name, _ in self.embedding) if self.embedding else self.variables
 
     @property
     def equations(self) -> tuple[Term, ...]:
@@ -138,6 +149,8 @@ def build_problem(spec: Spec, check_exact: bool = True) -> SymbolicProblem:
     terms += [_condition(c, spec, cond_scope, where_scope, geometry, constants) for c in spec.conditions]
     _check_unknowns_used(spec, terms)
     exact = {name: parse_expr(text.text, exact_scope, text.loc) for name, text in spec.exact}
+    values = {unknown_function(u, tuple(symbol(v) for v in spec.variables)) for u in spec.unknowns}
+    used = set().union(values, *(unknown_atoms(t.residual) for t in terms if t.residual is not None))
     problem = SymbolicProblem(
         name=spec.name,
         description=spec.description,
@@ -159,6 +172,7 @@ def build_problem(spec: Spec, check_exact: bool = True) -> SymbolicProblem:
         reference=spec.reference.path if spec.reference else None,
         training=spec.training,
         output=spec.output,
+        reported=tuple(sorted(used, key=str)),
     )
     warnings = check_reference(spec.reference, spec) if spec.reference else []
     if check_exact and exact:
@@ -192,7 +206,8 @@ def _condition(c: Condition, spec: Spec, scope: Scope, where: Scope, geometry: G
     if c.kind == "periodic":
         if c.periodic not in spec.spatial or spec.domain.shape == "ball":
             raise SpecError(f"`periodic: {c.periodic}` needs a spatial variable of a box domain", c.loc)
-        return Term(c.name, "periodic", None, c.weight, c.loc, f"periodic in {c.periodic}", periodic=c.periodic, points=c.points)
+        text = f"periodic in {c.periodic}"
+        return Term(c.name, "periodic", None, c.weight, c.loc, text, periodic=c.periodic, points=c.points, hard=c.hard)
     if c.kind == "data":
         columns = data_columns(c, spec)
         return Term(c.name, "data", None, c.weight, c.loc, c.data.name, data=c.data, columns=columns, points=c.points)

@@ -215,7 +215,8 @@ def test_incompatible_data_is_refused_where_it_meets(tmp_path):
         _problem(tmp_path, text)
 
 
-def test_hard_belongs_to_impose(tmp_path):
-    text = WAVE.replace("- {name: speed", "- {periodic: x, hard: true}\n  - {name: speed")
-    with pytest.raises(SpecError, match="`hard` belongs to `impose`"):
+def test_hard_belongs_to_impose_and_periodic(tmp_path):
+    (tmp_path / "obs.csv").write_text("x,t,u\n0.5,0.1,0.2\n", encoding="utf-8")
+    text = WAVE.replace("- {name: speed", "- {data: obs.csv, hard: true}\n  - {name: speed")
+    with pytest.raises(SpecError, match="`hard` belongs to `impose` or `periodic`"):
         _problem(tmp_path, text)
