@@ -180,7 +180,7 @@ def _checkpoint_arg(text: str) -> str | int:
 def _training_options(parser: argparse.ArgumentParser) -> None:
     """The options `solve` and `codegen` share: shorthands for `--set training.KEY=VALUE`."""
     parser.add_argument("--steps", type=int, help="optimizer steps (training.steps)")
-    parser.add_argument("--optimizer", help="training.optimizer: auto, adam, lbfgs, adam+lbfgs, engd, kfac, …")
+    parser.add_argument("--optimizer", help="training.optimizer: auto, adam, lbfgs, adam+lbfgs, bfgs, ssbroyden, engd, kfac, …")
     parser.add_argument("--device", help="auto, cpu or cuda")
     parser.add_argument("--dtype", help="float32 or float64")
     parser.add_argument("--seed", type=int)

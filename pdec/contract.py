@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Mapping
 
-OPTIMIZER_NAMES = ("adam", "lbfgs", "adam+lbfgs", "engd", "kfac", "kfac*", "kfac2l")
+OPTIMIZER_NAMES = ("adam", "lbfgs", "adam+lbfgs", "bfgs", "ssbroyden", "engd", "kfac", "kfac*", "kfac2l")
 WEIGHTING_NAMES = ("fixed", "inverse-dirichlet", "ntk", "lra")
 ACTIVATION_NAMES = ("tanh", "sin", "cos", "softplus", "sigmoid", "gelu", "swish", "silu")
 KFAC_FLAVOURS = ("expand", "reduce")

@@ -2,6 +2,8 @@
 (`protocol.Optimizer`), first order and Gauss–Newton alike.
 
 - ``adam``, ``lbfgs``, ``adam+lbfgs``: ``first_order.py``;
+- ``bfgs``, ``ssbroyden``: dense BFGS and the self-scaled Broyden family
+  (Urbán, Stefanou & Pons 2025), ``quasi_newton.py``;
 - ``engd``: energy natural gradient (Müller & Zeinhofer 2023), ``engd.py``;
 - ``kfac``, ``kfac*``: KFAC for PINN losses (Dangel, Müller & Zeinhofer
   2024) with a line search or with Martens & Grosse's (2015) automatic step
@@ -18,10 +20,11 @@ from pdec.runtime.engd import ENGD
 from pdec.runtime.first_order import LBFGS, Adam, AdamThenLBFGS
 from pdec.runtime.kfac import KFAC, KFACStar
 from pdec.runtime.protocol import Optimizer
+from pdec.runtime.quasi_newton import BFGS, SSBroyden
 from pdec.runtime.two_level import TwoLevelKFAC
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {
-    cls.name: cls for cls in (Adam, LBFGS, AdamThenLBFGS, ENGD, KFAC, KFACStar, TwoLevelKFAC)
+    cls.name: cls for cls in (Adam, LBFGS, AdamThenLBFGS, BFGS, SSBroyden, ENGD, KFAC, KFACStar, TwoLevelKFAC)
 }
 
 

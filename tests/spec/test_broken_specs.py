@@ -113,7 +113,7 @@ CASES = [
     Case(
         "optimizer-kfca",
         edit("optimizer: kfac", "optimizer: kfca"),
-        "invalid `training.optimizer` `kfca`. Supported: auto, adam, lbfgs, adam+lbfgs, engd, kfac, kfac*, kfac2l. Did you mean `kfac`?",
+        "invalid `training.optimizer` `kfca`. Supported: auto, adam, lbfgs, adam+lbfgs, bfgs, ssbroyden, engd, kfac, kfac*, kfac2l. Did you mean `kfac`?",
         22,
         14,
     ),
