@@ -93,6 +93,9 @@ class TrainingSettings:
     """NTK weights: points per term for the per-point gradient norms."""
     patience: int | None = None
     """Stop when the loss has not fallen by 1% in this many steps (0: never); None: chosen with the optimizer."""
+    causal: float = 0.0
+    """Causal training (time-dependent problems): the starting ε of the time-slab weights
+    ``w_i = exp(−ε Σ_{k<i} L_k)`` (`pdec.runtime.causal`); 0: off."""
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -30,6 +30,7 @@ RUNTIME_FILES = (
     "points.py",
     "runtime/problem.py",
     "runtime/sampling.py",
+    "runtime/causal.py",
     "runtime/losses.py",
     "runtime/evaluate.py",
     "runtime/protocol.py",

@@ -12,8 +12,9 @@ from pdec.runtime.problem import Problem
 from pdec.runtime.sampling import Batch
 
 
-def term_residuals(problem: Problem, batches: dict[str, Batch], generator=None) -> dict[str, torch.Tensor]:
-    """``{term: residual [M]}`` for every equation and condition."""
+def term_residuals(problem: Problem, batches: dict[str, Batch], generator=None, causal=None) -> dict[str, torch.Tensor]:
+    """``{term: residual [M]}`` for every equation and condition; ``causal`` (a
+    `pdec.runtime.causal.Causal`) weighs the equations' residuals by time slab."""
     P = problem.parameters
     out: dict[str, torch.Tensor] = {}
     interior = batches["interior"].X
@@ -24,6 +25,8 @@ def term_residuals(problem: Problem, batches: dict[str, Batch], generator=None) 
             if D_interior is None:
                 D_interior = problem.derivatives(interior, "interior", generator)
             out[term.name] = term.residual(interior, D_interior, P, None)
+            if causal is not None:
+                out[term.name] = causal.weigh(interior, out[term.name])
         elif term.kind in ("boundary", "initial"):
             out[term.name] = term.residual(b.X, problem.derivatives(b.X, term.point_set, generator), P, b.normals)
         elif term.kind == "periodic":

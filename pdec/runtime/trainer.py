@@ -23,6 +23,7 @@ import torch
 from pdec.contract import TrainingSettings
 from pdec.errors import PdecError
 from pdec.runtime.evaluate import Evaluator
+from pdec.runtime.causal import Causal
 from pdec.runtime.losses import term_losses, term_residuals
 from pdec.runtime.optimizers import make_optimizer
 from pdec.runtime.plateau import Plateau
@@ -121,6 +122,8 @@ class Trainer:
         self.weights = {t.name: float(t.weight) for t in problem.definition.terms}
         self.weighting = make_weighting(training.weighting, problem, training, self.weights)
         self.plateau = Plateau(training.patience or 0)
+        d = problem.definition
+        self.causal = Causal(training.causal, d.time_interval, d.variables.index(d.time)) if training.causal else None
         self.step = 0
         self.elapsed_before = 0.0
         self.recoveries = 0
@@ -144,7 +147,12 @@ class Trainer:
     def _optimizer_step(self) -> None:
         if self.settings.max_time:  # per invocation, as the time limit itself
             self.optimizer.budget_used = (time.perf_counter() - self._t0) / self.settings.max_time
-        self._last = self.optimizer.step(lambda: term_residuals(self.problem, self.batches), self.weights)
+        self._last = self.optimizer.step(self._residuals, self.weights)
+        if self.causal is not None:
+            self.causal.update()
+
+    def _residuals(self) -> dict[str, torch.Tensor]:
+        return term_residuals(self.problem, self.batches, causal=self.causal)
 
     # -- state -----------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -161,6 +169,7 @@ class Trainer:
             "weights": dict(self.weights),
             "weighting": self.weighting.state_dict(),
             "plateau": self.plateau.state_dict(),
+            "causal": None if self.causal is None else self.causal.state_dict(),
             "source_hash": self.settings.source_hash,
             "last_loss": None if self._last is None else _floats(self._last),
         }
@@ -182,6 +191,8 @@ class Trainer:
         self.weights = dict(state["weights"])
         self.weighting.load_state_dict(state["weighting"])
         self.plateau.load_state_dict(state["plateau"])
+        if self.causal is not None and state.get("causal"):
+            self.causal.load_state_dict(state["causal"])
         if state.get("last_loss") is not None:  # the loss the run ended with: a no-op resume reports it unchanged
             total, losses = state["last_loss"]
             self._last = (torch.tensor(total, dtype=torch.float64), {k: torch.tensor(v, dtype=torch.float64) for k, v in losses.items()})
@@ -233,6 +244,8 @@ class Trainer:
             "weights": dict(self.weights),
             "optimizer": self.optimizer.current,
         }
+        if self.causal is not None:
+            record["causal"] = {"epsilon": self.causal.epsilon, "min_weight": self.causal.last_min_weight}
         if self.optimizer.info:
             record["optimizer_info"] = {k: float(v) for k, v in self.optimizer.info.items()}
         if errors:
@@ -276,7 +289,7 @@ class Trainer:
                     self.batches = self.sampler.draw(self._equation_residual)
                 if self.step % self.training.weighting_every == 0:
                     self.weights = self.weighting.update(
-                        self.step, lambda: term_residuals(self.problem, self.batches)
+                        self.step, self._residuals
                     )
                 self._optimizer_step()
                 total, losses = self._last
@@ -322,7 +335,7 @@ class Trainer:
             self.problem.parameters.load_state_dict(good["parameters"])
             self.step = good["step"]
         if self._last is None:  # no step ran (resumed at the end, or stopped at once): measure the loss
-            losses = term_losses(term_residuals(self.problem, self.batches), self.weights)
+            losses = term_losses(self._residuals(), self.weights)
             self._last = (sum(losses.values()).detach(), {k: v.detach() for k, v in losses.items()})
         self._checkpoint()
         return self._finish(status, message)

@@ -143,7 +143,7 @@ class _Reader(ValueReader):
             exact=self.exact(e["exact"], unknowns) if "exact" in e else (),
             reference=self.reference(e["reference"]) if "reference" in e and self.files else None,
             model=self.model(e["model"]) if "model" in e else ModelConfig(),
-            training=self.training(e["training"]) if "training" in e else TrainingSettings(),
+            training=self.training(e["training"], time) if "training" in e else TrainingSettings(),
             output=self.output(e["output"]) if "output" in e else OutputSettings(),
         )
 
@@ -380,7 +380,7 @@ class _Reader(ValueReader):
                     raise SpecError("`model.activation` must depend on `z`", loc)
         return ModelConfig(hidden, activation, loc, expr)
 
-    def training(self, node: YNode) -> TrainingSettings:
+    def training(self, node: YNode, time=None) -> TrainingSettings:
         names = tuple(f.name for f in fields(TrainingSettings))
         node = self.mapping(node, "training", names)
         values = {}
@@ -394,9 +394,11 @@ class _Reader(ValueReader):
                 values[key] = self.number(value, what)
                 if values[key] <= 0:
                     raise SpecError(f"`{what}` must be positive, got {values[key]:g}", value.loc)
-            elif key in ("damping", "ema", "momentum", "weighting_alpha"):
+            elif key in ("damping", "ema", "momentum", "weighting_alpha", "causal"):
                 values[key] = self.number(value, what)
-                low, high = {"damping": (0, math.inf), "ema": (0, 1), "momentum": (0, 1), "weighting_alpha": (0, 1)}[key]
+                if key == "causal" and values[key] and time is None:
+                    raise SpecError("`training.causal` weighs the residual by time slabs: the spec has no `time`", value.loc)
+                low, high = {"ema": (0, 1), "momentum": (0, 1), "weighting_alpha": (0, 1)}.get(key, (0, math.inf))
                 if not (low <= values[key] < high or (key == "weighting_alpha" and values[key] == 1)):
                     raise SpecError(f"`{what}` must be in [{low:g}, {high:g}), got {values[key]:g}", value.loc)
             elif key == "adaptive_damping":
@@ -427,11 +429,8 @@ class _Reader(ValueReader):
 
     @staticmethod
     def _unique(names: list[str], kind: str, loc: Loc) -> None:
-        seen = set()
-        for n in names:
-            if n in seen:
-                raise SpecError(f"{kind} `{n}` is given twice", loc)
-            seen.add(n)
+        for n in (n for i, n in enumerate(names) if n in names[:i]):
+            raise SpecError(f"{kind} `{n}` is given twice", loc)
 
 
 def _substitute(expr, values: dict):
