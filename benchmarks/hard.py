@@ -54,14 +54,20 @@ def specs_with_truth() -> list[str]:
 
 
 def run_one(name: str, mode: str, budget: float, core: int, out: Path, threads: int) -> dict:
+    extra = []
+    if mode in ("auto", "bare"):
+        extra += ["--set", "training={}"]  # the section as if the spec had none
+    if mode == "bare":
+        extra += ["--set", "model={}"]  # the network left to `auto` too (every spec's activation is tanh, the default)
+    return run_spec(ROOT / "specs" / f"{name}.yaml", name, mode, extra, budget, core, out, threads)
+
+
+def run_spec(spec: Path, name: str, mode: str, extra: list[str], budget: float, core: int, out: Path, threads: int) -> dict:
+    """`pdec solve spec` with ``extra`` arguments in a fresh process pinned to ``core``: one table row."""
     run_dir = out / f"{name}-{mode}"
     shutil.rmtree(run_dir, ignore_errors=True)  # a fresh run each time (pdec refuses to train into an old run)
-    cmd = [sys.executable, "-m", "pdec", "solve", str(ROOT / "specs" / f"{name}.yaml"), "--out", str(run_dir),
-           "--max-time", str(budget), "--json", "-q", "--set", "output.plots=false"]  # fmt: skip
-    if mode in ("auto", "bare"):
-        cmd += ["--set", "training={}"]  # the section as if the spec had none
-    if mode == "bare":
-        cmd += ["--set", "model={}"]  # the network left to `auto` too (every spec's activation is tanh, the default)
+    cmd = [sys.executable, "-m", "pdec", "solve", str(spec), "--out", str(run_dir),
+           "--max-time", str(budget), "--json", "-q", "--set", "output.plots=false", *extra]  # fmt: skip
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     if sys.platform.startswith("linux"):
         cmd = ["taskset", "-c", str(core)] + cmd
