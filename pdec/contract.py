@@ -57,7 +57,9 @@ class TrainingSettings:
     """Multiply the learning rate by this every `lr_decay_every` steps (Adam)."""
     lr_decay_every: int = 1000
     points: Points | None = None
-    sampler: str = "uniform"
+    sampler: str | None = None
+    """How interior points are drawn (`SAMPLERS`); None: `auto` chooses (`rar-d` where it
+    redraws every step, else `uniform`)."""
     resample: int | None = None
     """Draw new collocation points every this many steps; 0 keeps one fixed set; None: `auto`
     chooses (`pdec.plan.auto`: every step for ENGD with exact conditions, else 0)."""

@@ -27,8 +27,10 @@ points (wave1d with exact conditions: loss 2e-3 but error 0.46 with 1000
 points, 6.4e-4 with 3000, 150 s on one thread). It also draws fresh points
 every step: on Burgers, with 3000 fixed points the loss fell to 2e-8 and the
 error stayed at 0.17 (the shock falls between the points); drawn afresh, the
-error reached 5e-4 – 3e-3 (300 s). The loss is then a noisy estimate, so the
-plateau rule waits ``NOISY_PATIENCE`` steps (30 stopped that run at 1.5e-3).
+error reached 5e-4 – 3e-3 (300 s), and drawn where the residual is large
+(`rar-d`, Wu et al. 2023) 4.5e-5 (426 s; uniform redraws stopped on the
+plateau rule at 1.4e-3). The loss is then a noisy estimate, so the plateau
+rule waits ``NOISY_PATIENCE`` steps (30 stopped a run at 1.5e-3).
 
 Runs chosen by `auto` stop when the loss has not fallen by 1% over
 `patience` steps (or at `--max-time`); an explicit optimizer keeps the old
@@ -98,6 +100,7 @@ def choose(problem: SymbolicProblem) -> SymbolicProblem:
     )
     hidden = recipe.hidden if problem.hidden is None else problem.hidden
     resample = 0 if t.resample is None else t.resample
+    sampler = "uniform" if t.sampler is None else t.sampler
     if auto and training.optimizer == "engd" and problem.constrained:
         if t.points is None:
             D = n_parameters(len(problem.inputs), tuple(hidden), len(problem.unknowns)) + len(problem.learnable)
@@ -105,9 +108,10 @@ def choose(problem: SymbolicProblem) -> SymbolicProblem:
             training = dataclasses.replace(training, points=dataclasses.replace(training.points, interior=interior))
         if t.resample is None:
             resample = 1
+            sampler = "rar-d" if t.sampler is None else t.sampler
             if t.patience is None:
                 training = dataclasses.replace(training, patience=NOISY_PATIENCE)
-    training = dataclasses.replace(training, resample=resample)
+    training = dataclasses.replace(training, resample=resample, sampler=sampler)
     choice = ""
     if auto:
         chosen = [f"optimizer {training.optimizer}"]
@@ -118,7 +122,7 @@ def choose(problem: SymbolicProblem) -> SymbolicProblem:
         if t.points is None and training.points != recipe.points:
             chosen.append(f"{training.points.interior} interior points")
         if t.resample is None and resample:
-            chosen.append("fresh points every step")
+            chosen.append("fresh points every step" + (" where the residual is large (rar-d)" if sampler == "rar-d" else ""))
         if training.patience:
             chosen.append(f"stop when the loss falls by < 1% in {training.patience} steps")
         choice = f"auto ({recipe.why}): " + ", ".join(chosen)

@@ -35,19 +35,22 @@ def test_rules_and_that_spec_keys_win(heat_path):
 
 def test_exact_conditions_get_more_points_drawn_afresh(tmp_path):
     """ENGD with exact conditions: 2.5 interior points per parameter (rounded up to 100), fresh
-    points every step and the longer plateau window; each spec key still wins."""
+    points every step drawn by rar-d and the longer plateau window; each spec key still wins."""
     spec = ROOT / "specs" / "wave1d.yaml"
     assert "hard: true" in spec.read_text()
     chosen = compile_spec(spec, ["training={}", "model={}"]).problem
     D = n_parameters(2, (32, 32), 1)
     t = chosen.training
     assert t.points.interior == -(-int(ROWS_PER_PARAMETER * D) // 100) * 100 == 3000
-    assert (t.resample, t.patience) == (1, NOISY_PATIENCE)
-    assert "fresh points every step" in chosen.choice
+    assert (t.resample, t.sampler, t.patience) == (1, "rar-d", NOISY_PATIENCE)
+    assert "fresh points every step where the residual is large (rar-d)" in chosen.choice
     kept = compile_spec(spec, ["training={resample: 0, points: {interior: 500}}", "model={}"]).problem
     assert (kept.training.resample, kept.training.points.interior, kept.training.patience) == (0, 500, 30)
+    assert kept.training.sampler == "uniform"
+    uniform = compile_spec(spec, ["training={sampler: uniform}", "model={}"]).problem
+    assert (uniform.training.resample, uniform.training.sampler) == (1, "uniform")
     soft = compile_spec(ROOT / "specs" / "heat.yaml", ["training={}", "model={}"]).problem
-    assert (soft.training.resample, soft.training.points.interior) == (0, 1000)
+    assert (soft.training.resample, soft.training.sampler, soft.training.points.interior) == (0, "uniform", 1000)
 
 
 @pytest.mark.parametrize(

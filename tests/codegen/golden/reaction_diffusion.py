@@ -94,7 +94,7 @@ PROBLEM = ProblemDef(
     parameters_true={},
     exact={},
     reference=None,
-    training=TrainingSettings(optimizer='adam', steps=100, points=Points(), resample=0, patience=0),
+    training=TrainingSettings(optimizer='adam', steps=100, points=Points(), sampler='uniform', resample=0, patience=0),
     output=OutputSettings(),
     choice='',
 )
