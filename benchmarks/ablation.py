@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import queue
 import re
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from hard import PUBLISHED, ROOT, run_spec
+from hard import PUBLISHED, ROOT, run_all, run_spec
 
 PROBLEMS = ("burgers", "allen_cahn", "wave1d", "helmholtz")
 VARIANTS = ("shipped", "soft", "hard", "fixed-points", "rar-d", "causal")
@@ -74,21 +72,9 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     todo = [(name, v, *made) for name in args.only for v in args.variants if (made := variant_spec(name, v, args.out))]
-    cores: queue.Queue[int] = queue.Queue()
-    for core in range(args.jobs):
-        cores.put(core)
-
-    def pinned(name: str, variant: str, spec: Path, extra: list[str]) -> dict:
-        core = cores.get()
-        try:
-            row = run_spec(spec, name, variant, extra, args.max_time, core, args.out, args.threads)
-        finally:
-            cores.put(core)
-        print(json.dumps(row), flush=True)
-        return row
-
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        rows = list(pool.map(lambda t: pinned(*t), todo))
+    rows = run_all(
+        todo, args.jobs, lambda name, variant, spec, extra, core: run_spec(spec, name, variant, extra, args.max_time, core, args.out, args.threads)
+    )
     (args.out / "ablation.json").write_text(json.dumps(rows, indent=2) + "\n")
     print(table(rows))
     return 0

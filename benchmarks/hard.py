@@ -93,6 +93,26 @@ def run_spec(spec: Path, name: str, mode: str, extra: list[str], budget: float, 
     return row
 
 
+def run_all(todo: list[tuple], jobs: int, run) -> list[dict]:
+    """``run(*item, core)`` for each item of ``todo``, at most ``jobs`` at once, each on a core of
+    its own (never two runs on one); rows printed as they finish, returned in ``todo``'s order."""
+    cores: queue.Queue[int] = queue.Queue()
+    for core in range(jobs):
+        cores.put(core)
+
+    def pinned(item: tuple) -> dict:
+        core = cores.get()
+        try:
+            row = run(*item, core)
+        finally:
+            cores.put(core)
+        print(json.dumps(row), flush=True)
+        return row
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        return list(pool.map(pinned, todo))
+
+
 def table(rows: list[dict]) -> str:
     lines = [
         "| spec | mode | rel. L2 | steps | time (s) | status | target | best published | what ran |",
@@ -133,21 +153,7 @@ def main(argv=None) -> int:
         todo += [(name, mode, budget) for mode in modes]
     todo.sort(key=lambda t: -t[2])  # long runs first: the two cores stay busy
     args.out.mkdir(parents=True, exist_ok=True)
-    cores: queue.Queue[int] = queue.Queue()
-    for core in range(args.jobs):
-        cores.put(core)
-
-    def pinned(name: str, mode: str, budget: float) -> dict:
-        core = cores.get()  # a free core: never two runs on one
-        try:
-            row = run_one(name, mode, budget, core, args.out, args.threads)
-        finally:
-            cores.put(core)
-        print(json.dumps(row), flush=True)
-        return row
-
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        rows = list(pool.map(lambda t: pinned(*t), todo))
+    rows = run_all(todo, args.jobs, lambda name, mode, budget, core: run_one(name, mode, budget, core, args.out, args.threads))
     rows.sort(key=lambda r: (r["spec"], r["mode"]))
     (args.out / "hard.json").write_text(json.dumps(rows, indent=2) + "\n")
     print(table(rows))
