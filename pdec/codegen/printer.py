@@ -46,6 +46,33 @@ class PdecTorchPrinter(TorchPrinter):
     def _print_Pi(self, expr) -> str:
         return repr(float(expr))
 
+    def _print_sech(self, expr) -> str:
+        return f"(1.0 / torch.cosh({self._print(expr.args[0])}))"
+
+    def _print_Heaviside(self, expr) -> str:
+        """H(0) = 1/2 (the language's `heaviside`, SymPy's default): (sign(x) + 1)/2."""
+        if len(expr.args) > 1 and expr.args[1] != sympy.S.Half:
+            raise ValueError(f"Heaviside with H(0) = {expr.args[1]}")
+        return f"(0.5 * (torch.sign({self._print(expr.args[0])}) + 1.0))"
+
+    def _print_Max(self, expr) -> str:
+        return self._extremum(expr, "maximum", "min")
+
+    def _print_Min(self, expr) -> str:
+        return self._extremum(expr, "minimum", "max")
+
+    def _extremum(self, expr, pairwise: str, bound: str) -> str:
+        """A number among the arguments clamps (``torch.clamp(x, min=c)`` for ``max(x, c)``);
+        tensors pair up (``torch.maximum``)."""
+        numbers = [a for a in expr.args if a.is_number]
+        tensors = [self._print(a) for a in expr.args if not a.is_number]
+        out = tensors[0]
+        for t in tensors[1:]:
+            out = f"torch.{pairwise}({out}, {t})"
+        if numbers:  # SymPy keeps at most one number in Max/Min
+            out = f"torch.clamp({out}, {'min' if bound == 'min' else 'max'}={self._print(numbers[0])})"
+        return out
+
     def _print_Pow(self, expr):
         base, exp = expr.args
         if exp.is_Integer and 2 <= int(exp) <= 4:

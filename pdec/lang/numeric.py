@@ -28,7 +28,10 @@ _FUNCTIONS = {
     sympy.sec: lambda a: 1 / np.cos(a),
     sympy.csc: lambda a: 1 / np.sin(a),
     sympy.cot: lambda a: 1 / np.tan(a),
+    sympy.sech: lambda a: 1 / np.cosh(a),
+    sympy.Heaviside: lambda a: np.heaviside(a, 0.5),
 }
+_REDUCTIONS = {sympy.Max: np.maximum, sympy.Min: np.minimum}
 
 
 def evaluate(expr: sympy.Basic, env: dict[sympy.Symbol, np.ndarray], n: int) -> np.ndarray:
@@ -55,8 +58,11 @@ def _eval(expr: sympy.Basic, env: dict[sympy.Symbol, np.ndarray]):
         base, exponent = _eval(expr.base, env), _eval(expr.exp, env)
         return np.power(np.asarray(base, dtype=float), exponent)
     func = _FUNCTIONS.get(expr.func)
-    if func is not None:
+    if func is not None and (expr.func is not sympy.Heaviside or len(expr.args) == 1 or expr.args[1] == sympy.S.Half):
         return func(np.asarray(_eval(expr.args[0], env), dtype=float))
+    if expr.func in _REDUCTIONS:
+        values = [np.asarray(_eval(a, env), dtype=float) for a in expr.args]
+        return _REDUCTIONS[expr.func].reduce(np.broadcast_arrays(*values))
     raise TypeError(f"cannot evaluate `{expr.func.__name__}` numerically")
 
 

@@ -21,8 +21,15 @@ FUNCTIONS = {
     "cosh": sympy.cosh,
     "abs": sympy.Abs,
     "sign": sympy.sign,
+    "sech": sympy.sech,
+    "heaviside": sympy.Heaviside,
+    "min": sympy.Min,
+    "max": sympy.Max,
 }
-"""Elementary functions of the language, by the name a user writes."""
+"""Elementary functions of the language, by the name a user writes (`min` and `max` take two
+or more arguments, the others one; `heaviside(0)` is 1/2)."""
+
+VARIADIC = frozenset({"min", "max"})
 
 OPERATORS = ("d", "dn", "laplacian", "sum")
 """Calls with special meaning: derivatives, normal derivative, Laplacian, indexed sum."""

@@ -13,7 +13,7 @@ from lark import Token, Transformer, v_args
 from ..errors import Loc, SpecError, abbreviate, did_you_mean
 from .numeric import evaluate
 from .nodes import IndexRef, Laplacian, NormalDerivative, PendingDerivative, Unbound, expand_laplacians, is_unknown, laplacian_power
-from .scope import FUNCTIONS, NAMED_NUMBERS, OPERATORS, Scope, symbol
+from .scope import FUNCTIONS, NAMED_NUMBERS, OPERATORS, VARIADIC, Scope, symbol
 from .printer import to_text
 from .selector import BOUNDARY, Relation
 
@@ -78,9 +78,10 @@ class ToSympy(Transformer):
             raise self._error(f"`{what}` is not finite" if what else "division by zero", token)
         if value.has(sympy.I):
             raise self._error(f"`{what or to_text(value)}` is not real: the language has real numbers only", token)
-        if value.has(sympy.DiracDelta, sympy.Heaviside):
+        if value.has(sympy.DiracDelta):  # a jump differentiated (sign, heaviside; a kink twice)
             raise self._error(
-                f"`{what or to_text(value)}` differentiates a function with a kink (`abs`, `sign`) where it is not smooth",
+                f"`{what or to_text(value)}` differentiates a function with a jump or kink (`abs`, `sign`, "
+                "`heaviside`, `min`, `max`) where it is not smooth",
                 token,
             )
         if value.is_Rational and value != 0:
@@ -238,9 +239,12 @@ class ToSympy(Transformer):
     def call(self, token: Token, *args):
         name = str(token)
         if name in FUNCTIONS:
-            if len(args) != 1:
+            if name in VARIADIC and len(args) < 2:
+                raise self._error(f"`{name}` takes two or more arguments, got {len(args)}", token)
+            if name not in VARIADIC and len(args) != 1:
                 raise self._error(f"`{name}` takes one argument, got {len(args)}", token)
-            return self._checked(FUNCTIONS[name](args[0]), token, what=f"{name}({to_text(args[0])})")
+            what = f"{name}({', '.join(to_text(a) for a in args)})"
+            return self._checked(FUNCTIONS[name](*args), token, what=what)
         handler = {"d": self._call_d, "dn": self._call_dn, "laplacian": self._call_laplacian, "sum": self._call_sum}
         if name in handler:
             return handler[name](token, args)

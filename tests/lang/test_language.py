@@ -7,6 +7,7 @@ mathematics, not just when it changes.
 
 from __future__ import annotations
 
+import re
 import pytest
 import sympy
 
@@ -350,3 +351,34 @@ def test_printer_names_multi_letter_variables_with_d() -> None:
     w = U(x1, x2, x3)
     assert to_text(sympy.Derivative(w, x1, x2)) == "d(u, x1, x2)"
     assert parse("d(u, x1, x2)", CUBE) == sympy.Derivative(w, x1, x2)
+
+
+def test_min_max_heaviside_sech_through_the_pipeline(tmp_path):
+    """The new functions parse, print to torch and evaluate in the emitted residual as NumPy says."""
+    import numpy as np
+    import torch
+
+    import pdec
+
+    spec = tmp_path / "f.yaml"
+    spec.write_text(
+        "name: f\ndomain: {x: [-1, 1], y: [0, 1]}\nunknowns: [u]\n"
+        "equations:\n  - laplacian(u) = max(x, 0.25)*heaviside(y - 0.5) + sech(2*x) - min(x, y, 0.75) + max(x, y)\n"
+        "conditions:\n  - {on: boundary, impose: u = 0}\n",
+        encoding="utf-8",
+    )
+    problem = pdec.compile(spec, overrides=["model.hidden=[4]"])
+    g = np.random.default_rng(0)
+    X = np.c_[g.uniform(-1, 1, 50), g.uniform(0, 1, 50)]
+    X[0] = [0.1, 0.5]  # heaviside(0) = 1/2
+    x, y = X[:, 0], X[:, 1]
+    forcing = np.maximum(x, 0.25) * np.heaviside(y - 0.5, 0.5) + 1 / np.cosh(2 * x) - np.minimum(np.minimum(x, y), 0.75) + np.maximum(x, y)
+    Xt = torch.tensor(X)
+    lap = problem.values(Xt)["laplacian(u)"].detach().numpy()
+    np.testing.assert_allclose(problem.residuals(Xt)["pde"].detach().numpy(), lap - forcing, rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("text, message", [("max(x)", "`max` takes two or more arguments, got 1"), ("sech(x, y)", "`sech` takes one argument, got 2")])
+def test_function_arity_errors(text, message):
+    with pytest.raises(SpecError, match=re.escape(message)):
+        parse_expr(text, Scope(variables=("x", "y")), Loc("spec.yaml", 1, 1, text))
