@@ -166,7 +166,7 @@ class Support:
     """One `or` clause of a condition's `on:` selector: where its points are drawn.
 
     ``region`` is `face` (``axis``, ``side`` 0 low / 1 high), `boundary` (the
-    whole spatial boundary) or `initial` (the slice at the start time);
+    whole spatial boundary), `initial` (the slice at the start time) or `point`;
     ``keep`` filters drawn points (``X -> bool mask``) for clauses such as
     ``x = 0 and y > 0.5``, or is None.
     """
@@ -175,6 +175,8 @@ class Support:
     axis: int | None = None
     side: int | None = None
     keep: Callable | None = None
+    point: tuple[float, ...] | None = None
+    """`point` regions: the spatial coordinates (at every time, for time-dependent problems)."""
 
 
 @dataclass(frozen=True)

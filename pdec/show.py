@@ -76,6 +76,8 @@ def _supports_text(term, problem: SymbolicProblem) -> str:
         elif s.region == "face":
             var = problem.spatial[s.axis]
             base = f"{var} = {(problem.domain.lo, problem.domain.hi)[s.side][s.axis]:g}"
+        elif s.region == "point":
+            base = "the point (" + ", ".join(f"{v} = {c:g}" for v, c in zip(problem.spatial, s.point)) + ")"
         else:
             base = "boundary"
         spec_text.append(base + (f" where {relations}" if relations else ""))

@@ -256,7 +256,8 @@ class _Emitter:
         entries = []
         for i, s in enumerate(term.supports):
             keep = self._defined(self.selector(term, i, s.relations), out) if s.relations else "None"
-            entries.append(f"Support({_literal(s.region)}, {_literal(s.axis)}, {_literal(s.side)}, {keep})")
+            point = f", point={_literal(s.point)}" if s.point is not None else ""
+            entries.append(f"Support({_literal(s.region)}, {_literal(s.axis)}, {_literal(s.side)}, {keep}{point})")
         return f"({', '.join(entries)}{',' if len(entries) == 1 else ''})"
 
     def _term(self, term: Term, point_set: str, out: list[str]) -> str:

@@ -112,6 +112,8 @@ class Sampler:
 
     def _support_measure(self, region: str, axis) -> float:
         g = self.geometry
+        if region == "point":  # points share a condition's points equally (selectors never mix them with faces)
+            return 1.0
         if region == "initial":
             if isinstance(g, BoxGeometry):
                 return float(np.prod(g.hi - g.lo))
@@ -126,8 +128,11 @@ class Sampler:
             measure *= self.time[1] - self.time[0]
         return measure
 
-    def _draw_support(self, region: str, axis, side, n: int) -> tuple[np.ndarray, np.ndarray]:
+    def _draw_support(self, region: str, axis, side, n: int, point=None) -> tuple[np.ndarray, np.ndarray]:
         g = self.geometry
+        if region == "point":
+            space, normals = np.tile(np.asarray(point, dtype=float), (n, 1)), np.zeros((n, g.dim))
+            return (np.hstack([space, self._times(n)]) if self.time else space), normals
         if region == "initial":
             space, normals = g.sample_interior(n, self.rng), np.zeros((n, g.dim))
             X = np.hstack([space, np.full((n, 1), self.time[0])])
@@ -141,6 +146,8 @@ class Sampler:
 
     def condition(self, term: Term, n: int) -> Batch:
         supports = term.supports
+        if not self.time and term.points is None and self.points is None and all(s.region == "point" for s in supports):
+            n = len(supports)  # a steady condition at points: one row each (copies would change nothing)
         counts = _split(n, [self._support_measure(s.region, s.axis) for s in supports])
         xs, ns = [], []
         for support, count in zip(supports, counts):
@@ -149,7 +156,7 @@ class Sampler:
             for _ in range(MAX_REJECTION_ROUNDS):
                 if have >= count:
                     break
-                X, N = self._draw_support(support.region, support.axis, support.side, max(2 * (count - have), 16))
+                X, N = self._draw_support(support.region, support.axis, support.side, max(2 * (count - have), 16), support.point)
                 if keep is not None:
                     mask = keep(torch.as_tensor(X)).numpy()
                     X, N = X[mask], N[mask]

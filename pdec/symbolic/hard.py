@@ -131,6 +131,8 @@ def pieces_of(term: Term, problem: SymbolicProblem) -> list[Piece]:
         raise SpecError(f"exact data cannot depend on the learnable parameter {names}", term.loc)
     pieces = []
     for s in term.supports:
+        if s.region == "point":
+            raise SpecError("a condition at a point cannot be made exact: drop `hard: true` (it stays in the loss)", term.loc)
         if s.relations:
             raise SpecError(
                 "`hard: true` needs a whole face, the whole boundary or the initial slice; `and` restricts it to a part",

@@ -24,26 +24,11 @@ from ..lang.parse import parse_equation, parse_expr, parse_selector
 from ..lang.scope import Scope, symbol
 from ..lang.selector import BOUNDARY, Relation
 from ..spec.schema import Condition, Parameter, Spec, Text
+from .support import Support, sample_support
 from .files import check_reference, data_columns
 
 CHECK_POINTS = 256
 EXACT_TOLERANCE = 1e-6
-
-
-@dataclass(frozen=True)
-class Support:
-    """Where one ``and`` clause of a selector lives, and what filters it.
-
-    ``region`` is ``"initial"`` (the slice t = t0), ``"face"`` (the box face
-    ``axis`` at ``side`` 0 = low, 1 = high) or ``"boundary"`` (the whole
-    spatial boundary); ``relations`` are the remaining conditions a point
-    must satisfy (rejection sampling).
-    """
-
-    region: str
-    axis: int | None = None
-    side: int | None = None
-    relations: tuple[Relation, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -221,6 +206,11 @@ def _condition(c: Condition, spec: Spec, scope: Scope, where: Scope, geometry: G
     if len(regions) > 1:
         raise SpecError("a selector cannot mix the initial slice and the boundary: write two conditions", c.on.loc)
     kind = "initial" if supports[0].region == "initial" else "boundary"
+    points = {s.region == "point" for s in supports}
+    if len(points) > 1:
+        raise SpecError("a selector cannot mix points with faces or the boundary: write two conditions", c.on.loc)
+    if True in points and residual.has(NormalDerivative):
+        raise SpecError("`dn` needs the boundary's normal; a condition at a point has none", c.impose.loc)
     if kind == "initial" and residual.has(NormalDerivative):
         raise SpecError("`dn` is the normal derivative on the spatial boundary, not at the initial time", c.impose.loc)
     _check_finite_data(residual, supports, spec, geometry, constants, c.impose)
@@ -236,8 +226,8 @@ def _support(clause, spec: Spec, geometry: Geometry, constants, on: Text) -> Sup
         if any(_fixes(r, time, constants) for r in relations):
             raise SpecError("`boundary` is the spatial boundary; do not fix the time there", on.loc)
     else:
-        region = None
-        for r in relations:
+        region = _point(relations, spec, geometry, constants)
+        for r in relations if region is None else ():
             if _fixes(r, time, constants):
                 value = _number(r.rhs if r.lhs == symbol(time) else r.lhs, constants, r.loc)
                 if not np.isclose(value, spec.time.start, rtol=0, atol=1e-12 * (1 + abs(spec.time.start))):
@@ -305,6 +295,30 @@ def _check_finite_data(residual, supports, spec: Spec, geometry: Geometry, const
             raise SpecError(f"the imposed value is not finite at ({at}), where this condition holds", impose.loc)
 
 
+def _point(relations, spec: Spec, geometry: Geometry, constants) -> Support | None:
+    """A clause that fixes every spatial variable (``x = 0 and y = 0``): a point of the domain,
+    closed (a pressure pin may lie on the boundary or inside), at all times. Not in one
+    dimension, where ``x = 0`` is a face and ``x = 0.5`` most likely a mistake."""
+    if len(spec.spatial) < 2:
+        return None
+    fixed = {}
+    for r in relations:
+        for var in spec.spatial:
+            if _fixes(r, var, constants):
+                fixed[var] = (r, _number(r.rhs if r.lhs == symbol(var) else r.lhs, constants, r.loc))
+    if len(fixed) < len(spec.spatial) or any(_fixes(r, spec.time.name if spec.time else None, constants) for r in relations):
+        return None
+    point = np.array([fixed[v][1] for v in spec.spatial])
+    if isinstance(geometry, BoxGeometry):
+        inside = np.all(point >= geometry.lo - 1e-12) and np.all(point <= geometry.hi + 1e-12)
+    else:
+        inside = np.linalg.norm(point - geometry.center) <= geometry.radius * (1 + 1e-12)
+    if not inside:
+        raise SpecError(f"the point ({', '.join(f'{v:g}' for v in point)}) lies outside the domain", fixed[spec.spatial[0]][0].loc)
+    used = {id(r) for r, _ in fixed.values()}
+    return Support("point", relations=tuple(r for r in relations if id(r) not in used), point=tuple(float(v) for v in point))
+
+
 def _fixes(r: Relation, var: str | None, constants) -> bool:
     """Whether ``r`` reads ``var = number`` (either way round; constants are numbers)."""
     if var is None or r.op != "=":
@@ -315,44 +329,6 @@ def _fixes(r: Relation, var: str | None, constants) -> bool:
 
 def _number(expr: sympy.Expr, constants: dict[str, sympy.Expr], loc: Loc) -> float:
     return constant_value(expr, constants, "the selector's value", loc)
-
-
-def _holds(relation: Relation, env, n: int, constants) -> np.ndarray:
-    subs = {symbol(k): v for k, v in constants.items()}
-    lhs = evaluate(relation.lhs.xreplace(subs), env, n)
-    rhs = evaluate(relation.rhs.xreplace(subs), env, n)
-    tol = 1e-9 * (1 + np.abs(rhs))
-    return {
-        "=": np.abs(lhs - rhs) <= tol,
-        "<": lhs < rhs - tol,
-        "<=": lhs <= rhs + tol,
-        ">": lhs > rhs + tol,
-        ">=": lhs >= rhs - tol,
-    }[relation.op]
-
-
-def sample_support(support: Support, variables, time_interval, geometry: Geometry, n: int, rng, constants):
-    """Points (with outward normals) of one clause, for checks: ``(X, normals)``.
-
-    Columns follow ``variables`` (time last, over ``time_interval``);
-    rejected points are dropped, so fewer than ``n`` may come back.
-    """
-    if support.region == "initial":
-        space, normals = geometry.sample_interior(n, rng), np.zeros((n, geometry.dim))
-        times = np.full((n, 1), time_interval[0])
-    else:
-        if support.region == "face":
-            space, normals = geometry.sample_face(support.axis, support.side, n, rng)
-        else:
-            space, normals = geometry.sample_boundary(n, rng)
-        t0, t1 = time_interval or (0.0, 0.0)
-        times = t0 + (t1 - t0) * rng.random((n, 1)) if time_interval else None
-    X = np.hstack([space, times]) if times is not None else space
-    env = {symbol(v): X[:, i] for i, v in enumerate(variables)}
-    keep = np.ones(n, dtype=bool)
-    for relation in support.relations:
-        keep &= _holds(relation, env, n, constants)
-    return X[keep], normals[keep]
 
 
 def _check_unknowns_used(spec: Spec, terms: list[Term]) -> None:

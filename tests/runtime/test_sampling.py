@@ -111,3 +111,48 @@ def test_rar_d_draws_where_the_residual_is(heat_path):
     torch.testing.assert_close(X, draws[1]["interior"].X, rtol=0, atol=0)
     uniform = Sampler(problem.definition, training, dtype=torch.float64, device="cpu", seed=1).draw()
     assert float((uniform["interior"].X[:, 0] < 0.1).double().mean()) < 0.2
+
+
+POINT = """
+name: pin
+domain: {x: [0, 1], y: [0, 1]}
+unknowns: [u]
+equations:
+  - laplacian(u) = 0
+conditions:
+  - {name: pin, on: x = 0.5 and y = 0.25 or x = 1 and y = 1, impose: u = 2}
+  - {on: boundary, impose: dn(u) = 0}
+"""
+
+
+def test_a_condition_at_points(tmp_path):
+    """`x = 0.5 and y = 0.25` is a point (inside or on the boundary); a steady condition gets one
+    row per point; the pin's residual is u - 2 there."""
+    from pdec.runtime.sampling import Sampler
+
+    spec = tmp_path / "pin.yaml"
+    spec.write_text(POINT, encoding="utf-8")
+    problem = pdec.compile(spec)
+    (term,) = problem.definition.terms_of("boundary")[:1]
+    assert [s.point for s in term.supports] == [(0.5, 0.25), (1.0, 1.0)]
+    batches = Sampler(problem.definition, problem.definition.training, dtype=torch.float64, device="cpu", seed=0).draw()
+    torch.testing.assert_close(batches["pin"].X, torch.tensor([[0.5, 0.25], [1.0, 1.0]], dtype=torch.float64))
+    values = problem.values(batches["pin"].X)["u"]
+    torch.testing.assert_close(problem.residual("pin", batches["pin"].X), values - 2)
+
+
+@pytest.mark.parametrize(
+    "on, impose, message",
+    [
+        ("x = 2 and y = 0", "u = 0", r"the point \(2, 0\) lies outside the domain"),
+        ("x = 0.5 and y = 0.5", "dn(u) = 0", "a condition at a point has none"),
+        ("x = 0.5 and y = 0.5 or x = 0", "u = 0", "cannot mix points with faces"),
+    ],
+)
+def test_point_conditions_that_are_refused(tmp_path, on, impose, message):
+    from pdec.errors import SpecError
+
+    spec = tmp_path / "pin.yaml"
+    spec.write_text(POINT.replace("x = 0.5 and y = 0.25 or x = 1 and y = 1", on).replace("impose: u = 2", f"impose: {impose}"), encoding="utf-8")
+    with pytest.raises(SpecError, match=message):
+        pdec.compile(spec)

@@ -1,0 +1,76 @@
+"""Where a condition holds (`Support`), and points drawn there for the front end's checks.
+
+NumPy only; the runtime's sampler (`pdec.runtime.sampling`) draws the training
+points from the emitted `pdec.contract.Support` instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..geometry import Geometry
+from ..lang.numeric import evaluate
+from ..lang.scope import symbol
+from ..lang.selector import Relation
+
+
+@dataclass(frozen=True)
+class Support:
+    """Where one ``and`` clause of a selector lives, and what filters it.
+
+    ``region`` is ``"initial"`` (the slice t = t0), ``"face"`` (the box face
+    ``axis`` at ``side`` 0 = low, 1 = high) or ``"boundary"`` (the whole
+    spatial boundary); ``relations`` are the remaining conditions a point
+    must satisfy (rejection sampling).
+    """
+
+    region: str
+    axis: int | None = None
+    side: int | None = None
+    relations: tuple[Relation, ...] = ()
+    point: tuple[float, ...] | None = None
+    """``"point"`` regions: the spatial coordinates (a pressure pin, a probe)."""
+
+
+def _holds(relation: Relation, env, n: int, constants) -> np.ndarray:
+    subs = {symbol(k): v for k, v in constants.items()}
+    lhs = evaluate(relation.lhs.xreplace(subs), env, n)
+    rhs = evaluate(relation.rhs.xreplace(subs), env, n)
+    tol = 1e-9 * (1 + np.abs(rhs))
+    return {
+        "=": np.abs(lhs - rhs) <= tol,
+        "<": lhs < rhs - tol,
+        "<=": lhs <= rhs + tol,
+        ">": lhs > rhs + tol,
+        ">=": lhs >= rhs - tol,
+    }[relation.op]
+
+
+def sample_support(support: Support, variables, time_interval, geometry: Geometry, n: int, rng, constants):
+    """Points (with outward normals) of one clause, for checks: ``(X, normals)``.
+
+    Columns follow ``variables`` (time last, over ``time_interval``);
+    rejected points are dropped, so fewer than ``n`` may come back.
+    """
+    if support.region == "initial":
+        space, normals = geometry.sample_interior(n, rng), np.zeros((n, geometry.dim))
+        times = np.full((n, 1), time_interval[0])
+    elif support.region == "point":
+        space, normals = np.tile(np.asarray(support.point), (n, 1)), np.zeros((n, geometry.dim))
+        t0, t1 = time_interval or (0.0, 0.0)
+        times = t0 + (t1 - t0) * rng.random((n, 1)) if time_interval else None
+    else:
+        if support.region == "face":
+            space, normals = geometry.sample_face(support.axis, support.side, n, rng)
+        else:
+            space, normals = geometry.sample_boundary(n, rng)
+        t0, t1 = time_interval or (0.0, 0.0)
+        times = t0 + (t1 - t0) * rng.random((n, 1)) if time_interval else None
+    X = np.hstack([space, times]) if times is not None else space
+    env = {symbol(v): X[:, i] for i, v in enumerate(variables)}
+    keep = np.ones(n, dtype=bool)
+    for relation in support.relations:
+        keep &= _holds(relation, env, n, constants)
+    return X[keep], normals[keep]
