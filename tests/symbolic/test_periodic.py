@@ -93,3 +93,27 @@ def test_exact_data_hold_with_the_embedding(tmp_path):
     torch.testing.assert_close(U[:, 0], torch.sin(math.pi * x / 2) * torch.exp(-t), rtol=0, atol=1e-14)
     V = problem.solution(torch.stack([x, t, 0 * t], 1))
     torch.testing.assert_close(V[:, 1], torch.cos(math.pi * x), rtol=0, atol=1e-14)
+
+
+def test_predict_derivatives_and_export_see_the_embedding(tmp_path):
+    """`pdec.load(run)` reports u and its derivatives in x (periodic across the faces) and the
+    TorchScript export, which embeds its input itself, equals `predict`."""
+    import json
+    import subprocess
+    import sys
+
+    path = tmp_path / "spec.yaml"
+    path.write_text(textwrap.dedent(ADVECTION), encoding="utf-8")
+    pdec.solve(path, out=tmp_path / "run", steps=2, optimizer="adam", settings=["model.hidden=[5]", "output.plots=false"])
+    run = pdec.load(tmp_path / "run")
+    X = [[-1.0, 0.3, 0.2], [3.0, 0.3, 0.2], [0.7, 0.9, 0.5]]
+    u = run.predict(X)["u"]
+    torch.testing.assert_close(u[0], u[1], rtol=1e-13, atol=1e-13)
+    d = run.derivatives(X)
+    assert "d(u,x)" in d and "d(u,cos_x)" not in d
+    torch.testing.assert_close(d["d(u,x)"][0], d["d(u,x)"][1], rtol=1e-12, atol=1e-12)
+    model = tmp_path / "model.pt"
+    run.export(model)
+    code = f"import json, torch; m = torch.jit.load({str(model)!r}); print(json.dumps(m(torch.tensor({X}, dtype=torch.float64))[:, 0].tolist()))"
+    printed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    torch.testing.assert_close(torch.tensor(json.loads(printed), dtype=torch.float64), u, rtol=1e-13, atol=1e-15)
