@@ -3,7 +3,6 @@ the accuracy measured for it (the `Expected:` line of its header). Bounds are
 about twice the measured error (up to 5x for runs that converge to
 rounding-level noise), so a run on another machine's BLAS passes, and a
 change that costs accuracy does not.
-
 """
 
 from __future__ import annotations
