@@ -34,7 +34,7 @@ MEASURED = {
     "poisson2d": {"u": 5e-4},  # 2.5e-4, lbfgs
     "heat_1p1d": {"u": 1.5e-3},  # 7.6e-4, lbfgs
     "poisson5d": {"u": 6e-3},  # 2.9e-3, lbfgs
-    "wave1d": {"u": 6e-4},  # 2.4e-4, exact conditions, auto (engd, fresh points)
+    "wave1d": {"u": 4e-4},  # 1.4e-4, exact conditions, auto (engd, rar-d)
     "wave1d_velocity": {"u": 3e-5},  # 6.4e-6, exact conditions, auto (engd, rar-d)
     "poisson100d": {"u": 0.4},  # 0.23, adam
     "helmholtz": {"u": 3e-2},  # 1.4e-2, adam + lra (fixed weights: 0.21)
