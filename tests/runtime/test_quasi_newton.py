@@ -272,7 +272,7 @@ def test_recover_resets_the_curvature_and_the_cached_gradient(cls):
         assert torch.equal(a, b)
 
 
-@pytest.mark.parametrize("spec", ["heat_inverse", "allen_cahn", "poisson2d"])
+@pytest.mark.parametrize("spec", ["heat_inverse", "heat_1p1d", "poisson2d"])
 @pytest.mark.parametrize("cls", QUASI_NEWTON, ids=lambda c: c.name)
 def test_decreases_the_loss_of_a_spec(cls, spec):
     problem, residual_fn, weights, training = tiny_problem(SPECS / f"{spec}.yaml", ["model.hidden=[6]"])

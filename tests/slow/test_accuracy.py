@@ -25,7 +25,7 @@ MEASURED = {
     "heat_inverse": {"u": 3e-5},  # 7.2e-6, engd
     "poisson1d": {"u": 1e-2},  # 4.5e-3, adam + ntk
     "advection": {"u": 1e-4},  # 3.7e-6 at 180 s, exact periodicity and initial data, auto
-    "kovasznay": {"u": 5e-3, "v": 1.5e-2, "p": 1e-2},  # 1.9e-3, 7.3e-3, 3.4e-3, adam+lbfgs
+    "kovasznay": {"u": 1e-6, "v": 2e-6, "p": 1e-6},  # 3.3e-8, 2.1e-7, 9.9e-8 at 180 s, exact conditions, auto
     "allen_cahn": {"u": 5e-4},  # 1.8e-4, exact conditions, auto (engd, rar-d)
     "burgers": {"u": 1e-4},  # 4.5e-5, exact conditions, auto (engd, rar-d redraws)
     "heat4d": {"u": 4e-2},  # 2.0e-2, adam
