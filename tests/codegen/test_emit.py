@@ -82,6 +82,7 @@ def test_printed_residuals_equal_sympy_values(spec_path):
         numeric = numeric.xreplace({symbol(k): v for k, v in params.items()})
         bound = {placeholders[a]: v for a, v in env.items()}
         bound |= {symbol(v): X[:, i] for i, v in enumerate(problem.variables)}
+        bound |= {symbol(name): evaluate(e, bound, n) for name, e in problem.embedding if symbol(name) not in bound}
         bound |= {sympy.Symbol(f"__n{i}"): normals[:, i] for i in range(len(spatial))}
         expected = evaluate(numeric, bound, n)
         P = {k: torch.tensor(v, dtype=torch.float64) for k, v in params.items()}
