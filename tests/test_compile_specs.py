@@ -34,16 +34,39 @@ def nested(model, X: torch.Tensor, k: int, name: str, variables: list[str], spat
 
 
 def test_derivatives_match_nested_autograd(spec_path):
+    """The network's derivatives in its own inputs (the embedded ones under exact periodicity)."""
     problem = pdec.compile(spec_path, dtype=torch.float64)
     assert problem.compiled.spec.training.laplacian_samples == 0, "randomized Laplacian: compare in expectation instead"
     generator = torch.Generator().manual_seed(0)
-    X = torch.rand(4, len(problem.variables), dtype=torch.float64, generator=generator).requires_grad_(True)
+    X = torch.rand(4, len(problem.variables), dtype=torch.float64, generator=generator)
+    d = problem.definition
+    Z = (d.embed(X) if d.embed else X).requires_grad_(True)
     derivatives = problem.derivatives(X)
     assert derivatives
     for name, value in derivatives.items():
         unknown = re.match(r"(?:laplacian\()*(?:d\()?(\w+)", name).group(1)
         k = problem.unknowns.index(unknown)
-        reference = nested(problem.model, X, k, name, problem.variables, problem.spatial)
+        reference = nested(problem.model, Z, k, name, list(d.network_inputs), problem.spatial)
+        scale = reference.abs().max().clamp_min(1.0)
+        assert ((value - reference).abs().max() / scale) < 1e-10, name
+
+
+def test_reported_fields_match_nested_autograd_of_the_solution(spec_path):
+    """What a run reports (`Problem.values`: u = G + φ·N, embedded inputs) against nested
+    autograd of `Problem.solution` in the spec's own variables."""
+    problem = pdec.compile(spec_path, dtype=torch.float64)
+    generator = torch.Generator().manual_seed(1)
+    X = torch.rand(4, len(problem.variables), dtype=torch.float64, generator=generator).requires_grad_(True)
+    fields = problem.values(X.detach())
+    assert set(problem.unknowns) <= set(fields)
+
+    def solution(Y):
+        return problem.solution(Y)
+
+    for name, value in fields.items():
+        unknown = re.match(r"(?:laplacian\()*(?:d\()?(\w+)", name).group(1)
+        k = problem.unknowns.index(unknown)
+        reference = nested(solution, X, k, name, problem.variables, problem.spatial)
         scale = reference.abs().max().clamp_min(1.0)
         assert ((value - reference).abs().max() / scale) < 1e-10, name
 
