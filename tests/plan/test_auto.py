@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from pdec.api import compile_spec
-from pdec.plan.auto import ENGD_MAX_PARAMETERS, LARGE, NOISY_PATIENCE, ROWS_PER_PARAMETER, SMALL, n_parameters
+from pdec.plan.auto import ENGD_MAX_PARAMETERS, LARGE, MEDIUM, NOISY_PATIENCE, QN_MAX_PARAMETERS, ROWS_PER_PARAMETER, SMALL, n_parameters
 from pdec.runtime.plateau import Plateau
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -18,7 +18,7 @@ def test_every_spec_gets_a_concrete_deterministic_choice(spec_path):
     again = compile_spec(spec_path, ["training={}"]).problem
     assert first.training == again.training and first.hidden == again.hidden and first.choice == again.choice
     t = first.training
-    assert t.optimizer in (SMALL.optimizer, LARGE.optimizer) and t.steps and t.points and t.patience
+    assert t.optimizer in (SMALL.optimizer, MEDIUM.optimizer, LARGE.optimizer) and t.steps and t.points and t.patience
     assert first.choice.startswith("auto (")
 
 
@@ -31,6 +31,18 @@ def test_rules_and_that_spec_keys_win(heat_path):
     assert kept.training.steps == 7 and kept.training.patience == 0 and kept.training.optimizer == "engd"
     named = compile_spec(heat_path, ["training={optimizer: adam}", "model={}"]).problem
     assert (named.training.steps, named.hidden, named.training.patience, named.choice) == (2000, (64, 64, 64), 0, "")
+
+
+def test_more_inputs_get_ssbroyden_on_a_small_network_or_lbfgs_when_too_large():
+    spec = ROOT / "specs" / "poisson10d.yaml"
+    medium = compile_spec(spec, ["training={}", "model={}"]).problem
+    assert (medium.training.optimizer, medium.hidden, medium.training.patience) == ("ssbroyden", (32, 32), 500)
+    assert n_parameters(10, (32, 32), 1) <= QN_MAX_PARAMETERS < n_parameters(10, (64, 64), 1)
+    given = compile_spec(spec, ["training={}", "model.hidden=[64, 64]"]).problem
+    assert (given.training.optimizer, given.hidden) == ("lbfgs", (64, 64))
+    wide = compile_spec(ROOT / "specs" / "poisson100d.yaml", ["training={}", "model={}"]).problem
+    assert n_parameters(100, (32, 32), 1) > QN_MAX_PARAMETERS
+    assert (wide.training.optimizer, wide.hidden) == ("lbfgs", (64, 64, 64))
 
 
 def test_exact_conditions_get_more_points_drawn_afresh(tmp_path):

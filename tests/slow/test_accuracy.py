@@ -28,12 +28,12 @@ MEASURED = {
     "kovasznay": {"u": 1e-6, "v": 2e-6, "p": 1e-6},  # 3.3e-8, 2.1e-7, 9.9e-8 at 180 s, exact conditions, auto
     "allen_cahn": {"u": 5e-4},  # 1.8e-4, exact conditions, auto (engd, rar-d)
     "burgers": {"u": 1e-4},  # 4.5e-5, exact conditions, auto (engd, rar-d redraws)
-    "heat4d": {"u": 4e-2},  # 2.0e-2, adam
-    "poisson10d": {"u": 0.15},  # 8.0e-2, adam
+    "heat4d": {"u": 5e-6},  # 5.1e-7 at 180 s, auto (ssbroyden, [32, 32])
+    "poisson10d": {"u": 2e-5},  # 1.5e-6 at 300 s, auto's choice (ssbroyden, [32, 32])
     "poisson_multiscale": {"u": 1e-2},  # 4.7e-3, adam + inverse-dirichlet
     "poisson2d": {"u": 5e-4},  # 2.5e-4, lbfgs
     "heat_1p1d": {"u": 1.5e-3},  # 7.6e-4, lbfgs
-    "poisson5d": {"u": 6e-3},  # 2.9e-3, lbfgs
+    "poisson5d": {"u": 5e-6},  # 9.3e-7, auto (ssbroyden, [32, 32])
     "wave1d": {"u": 4e-4},  # 1.4e-4, exact conditions, auto (engd, rar-d)
     "wave1d_velocity": {"u": 3e-5},  # 6.4e-6, exact conditions, auto (engd, rar-d)
     "poisson100d": {"u": 0.4},  # 0.23, adam
