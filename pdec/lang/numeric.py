@@ -32,6 +32,7 @@ _FUNCTIONS = {
     sympy.Heaviside: lambda a: np.heaviside(a, 0.5),
 }
 _REDUCTIONS = {sympy.Max: np.maximum, sympy.Min: np.minimum}
+_COMPARE = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal}
 
 
 def evaluate(expr: sympy.Basic, env: dict[sympy.Symbol, np.ndarray], n: int) -> np.ndarray:
@@ -60,6 +61,13 @@ def _eval(expr: sympy.Basic, env: dict[sympy.Symbol, np.ndarray]):
     func = _FUNCTIONS.get(expr.func)
     if func is not None and (expr.func is not sympy.Heaviside or len(expr.args) == 1 or expr.args[1] == sympy.S.Half):
         return func(np.asarray(_eval(expr.args[0], env), dtype=float))
+    if isinstance(expr, sympy.Piecewise):
+        out = np.asarray(_eval(expr.args[-1].expr, env), dtype=float)
+        for piece in reversed(expr.args[:-1]):
+            out = np.where(_eval(piece.cond, env), _eval(piece.expr, env), out)
+        return out
+    if isinstance(expr, sympy.core.relational.Relational) and expr.rel_op in _COMPARE:
+        return _COMPARE[expr.rel_op](_eval(expr.lhs, env), _eval(expr.rhs, env))
     if expr.func in _REDUCTIONS:
         values = [np.asarray(_eval(a, env), dtype=float) for a in expr.args]
         return _REDUCTIONS[expr.func].reduce(np.broadcast_arrays(*values))

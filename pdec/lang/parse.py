@@ -19,7 +19,8 @@ import sympy
 from ..errors import Loc, SpecError
 from .scope import Scope
 from .selector import Selector
-from .transform import ToSympy, check_bound, undefined_name
+from .messages import undefined_name
+from .transform import ToSympy, check_bound
 
 MAX_TEXT = 10_000
 MAX_DEPTH = 200

@@ -38,6 +38,23 @@ class SpecPrinter(StrPrinter):
     def _print_Abs(self, expr):
         return f"abs({self._print(expr.args[0])})"
 
+    def _print_Piecewise(self, expr):
+        """``where(c1, a, where(c2, b, d))``: the language's `where`, nested for more pieces."""
+        *pieces, last = expr.args
+        out = self._print(last.expr)
+        for piece in reversed(pieces):
+            out = f"where({self._print(piece.cond)}, {self._print(piece.expr)}, {out})"
+        return out
+
+    def _print_Heaviside(self, expr):
+        return f"heaviside({self._print(expr.args[0])})"
+
+    def _print_Max(self, expr):
+        return f"max({', '.join(self._print(a) for a in expr.args)})"
+
+    def _print_Min(self, expr):
+        return f"min({', '.join(self._print(a) for a in expr.args)})"
+
     def _print_AppliedUndef(self, expr):
         return expr.func.__name__
 

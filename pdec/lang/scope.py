@@ -31,7 +31,7 @@ or more arguments, the others one; `heaviside(0)` is 1/2)."""
 
 VARIADIC = frozenset({"min", "max"})
 
-OPERATORS = ("d", "dn", "laplacian", "sum")
+OPERATORS = ("d", "dn", "laplacian", "sum", "where")
 """Calls with special meaning: derivatives, normal derivative, Laplacian, indexed sum."""
 
 NAMED_NUMBERS = {"pi": sympy.pi, "e": sympy.E}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 import re
 from fractions import Fraction
 
@@ -13,6 +14,7 @@ from lark import Token, Transformer, v_args
 from ..errors import Loc, SpecError, abbreviate, did_you_mean
 from .numeric import evaluate
 from .nodes import IndexRef, Laplacian, NormalDerivative, PendingDerivative, Unbound, expand_laplacians, is_unknown, laplacian_power
+from .messages import names_list, undefined_name
 from .scope import FUNCTIONS, NAMED_NUMBERS, OPERATORS, VARIADIC, Scope, symbol
 from .printer import to_text
 from .selector import BOUNDARY, Relation
@@ -38,6 +40,14 @@ def derivative_order(expr: sympy.Basic) -> int:
         elif isinstance(node, NormalDerivative):
             order = max(order, 1)
     return order
+
+
+@dataclass(frozen=True)
+class _Condition:
+    """A comparison written as a call's argument (the first of `where`), with its token for errors."""
+
+    relation: sympy.Basic
+    token: Token
 
 
 @v_args(inline=True)
@@ -112,6 +122,10 @@ class ToSympy(Transformer):
             op = "=" if items[i].type == "EQ" else str(items[i])
             relations.append(Relation(items[i - 1], op, items[i + 1], self._loc(items[i])))
         return (tuple(relations),)
+
+    def condition(self, lhs, op: Token, rhs):
+        """``lhs < rhs`` as a call's argument: only `where`'s first one may be a comparison."""
+        return _Condition({"<": sympy.StrictLessThan, "<=": sympy.LessThan, ">": sympy.StrictGreaterThan, ">=": sympy.GreaterThan}[str(op)](lhs, rhs), op)
 
     def sel_and(self, left, right):
         return tuple(a + b for a in left for b in right)
@@ -238,6 +252,14 @@ class ToSympy(Transformer):
     # -- calls -----------------------------------------------------------
     def call(self, token: Token, *args):
         name = str(token)
+        conditions = [i for i, a in enumerate(args) if isinstance(a, _Condition)]
+        if name == "where":
+            if len(args) != 3 or conditions != [0]:
+                raise self._error("`where` takes a comparison and two values: `where(x < 0.5, a, b)`", token)
+            cond, then, otherwise = args[0].relation, args[1], args[2]
+            return self._checked(sympy.Piecewise((then, cond), (otherwise, True)), token, what="where(…)")
+        if conditions:
+            raise self._error(f"a comparison is an argument of `where(…)` only, not of `{name}`", args[conditions[0]].token)
         if name in FUNCTIONS:
             if name in VARIADIC and len(args) < 2:
                 raise self._error(f"`{name}` takes two or more arguments, got {len(args)}", token)
@@ -388,14 +410,6 @@ def _differentiate(expr: sympy.Expr, variables) -> sympy.Expr:
     return sympy.diff(expr, *variables)
 
 
-def names_list(names, limit: int = 8) -> str:
-    """``x, y, t`` — or ``x1, x2, x3, …, x100`` when there are many."""
-    names = list(names)
-    if len(names) <= limit:
-        return ", ".join(names)
-    return ", ".join(names[: limit - 2]) + f", …, {names[-1]} ({len(names)} in all)"
-
-
 def _split_variables(subscript: str, variables: tuple[str, ...]) -> list[list[str]]:
     """All ways to read ``subscript`` as a sequence of variable names."""
     if not subscript:
@@ -427,15 +441,3 @@ def check_bound(transformer: ToSympy, result) -> None:
         name = min(names, key=lambda n: (transformer.unbound.get(n, base).col, n))
         loc = transformer.unbound.get(name, base)
         raise SpecError(undefined_name(name, transformer.scope.names()), loc)
-
-
-def undefined_name(name: str, known) -> str:
-    """The message for a name nothing defines. `i` and `j` are not typos of `pi`: people write them
-    for the imaginary unit or an index, so say what the language has instead."""
-    if name in ("i", "j", "I"):
-        return (
-            f"undefined name `{name}`: the language has real numbers only (no imaginary unit); "
-            f"an index is named by a sum, `sum({name.lower()}, 1, n, ...)`"
-        )
-    hint = did_you_mean(name, known)
-    return f"undefined name `{name}`" + (f".{hint}" if hint else "")
