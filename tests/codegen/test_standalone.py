@@ -19,7 +19,7 @@ ALLOWED = {"torch", "numpy", "__future__"}
 STDLIB = set(sys.stdlib_module_names)
 
 
-@pytest.mark.parametrize("name", ["heat", "wave1d"])  # wave1d: exact conditions (u = G + φ·N), ENGD, resampling
+@pytest.mark.parametrize("name", ["heat", "wave1d", "advection"])  # exact conditions, rar-d; exact periodicity
 def test_standalone_matches_solve_without_pdec(tmp_path, small, name):
     spec = ROOT / "specs" / f"{name}.yaml"
     sets = [a for s in small + ["output.plots=false"] for a in ("--set", s)]
