@@ -136,12 +136,12 @@ class _Emitter:
         """``def name(X, D, P, normals=None)`` computing ``expr`` from the points, the network's
         derivatives, the learnable parameters and the outward normals."""
         spatial = tuple(symbol(s) for s in self.problem.spatial)
-        expr = self._fold(expr)
         normals = [sympy.Symbol(f"__normal_{s}") for s in self.problem.spatial]
-        expr = expr.replace(
+        expr = expr.replace(  # before folding: dn of a constant (exact data G = 0) is a number to SymPy
             lambda e: isinstance(e, NormalDerivative),
             lambda e: sympy.Add(*(n * sympy.diff(e.args[0], s) for n, s in zip(normals, spatial))),
         )
+        expr = self._fold(expr)
         bindings = self._variable_bindings()
         for p in self.problem.parameters:
             bindings[symbol(p)] = (self.namer.parameter(p), f"P[{p!r}]")

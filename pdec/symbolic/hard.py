@@ -257,7 +257,8 @@ def substitute(expr: sympy.Expr, forms: dict[str, tuple[sympy.Expr, sympy.Expr]]
         if isinstance(e, NormalDerivative) and e.args[0] in full:
             G, phi = forms[unknowns[e.args[0]]]
             N = raw[e.args[0]]
-            return NormalDerivative(G) + N * NormalDerivative(phi) + phi * NormalDerivative(N)
+            dG = NormalDerivative(G) if G.free_symbols else 0
+            return dG + N * NormalDerivative(phi) + phi * NormalDerivative(N)
         if isinstance(e, sympy.Derivative) and e.expr in full:
             return sympy.Derivative(full[e.expr], *e.variable_count).doit()
         if not e.args:

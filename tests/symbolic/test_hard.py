@@ -220,3 +220,23 @@ def test_hard_belongs_to_impose_and_periodic(tmp_path):
     text = WAVE.replace("- {name: speed", "- {data: obs.csv, hard: true}\n  - {name: speed")
     with pytest.raises(SpecError, match="`hard` belongs to `impose` or `periodic`"):
         _problem(tmp_path, text)
+
+
+def test_zero_data_beside_a_normal_derivative(tmp_path):
+    """G = 0 (a number) and a soft `dn` condition elsewhere: dn(G) is 0, not a node to fold."""
+    text = """
+name: mixed
+domain: {x: [0, 1], y: [0, 1]}
+unknowns: [u]
+equations:
+  - -laplacian(u) = 1
+conditions:
+  - {name: wall, on: x = 0, impose: u = 0, hard: true}
+  - {name: flux, on: x = 1, impose: dn(u) = 0}
+"""
+    problem = _problem(tmp_path, text)
+    y = torch.linspace(0, 1, 9, dtype=torch.float64)
+    B = torch.stack([torch.ones_like(y), y], 1).requires_grad_(True)
+    u_x = _grad(problem.solution(B)[:, 0], B)[:, 0]
+    normals = torch.tensor([[1.0, 0.0]], dtype=torch.float64).expand(9, 2)
+    torch.testing.assert_close(problem.residual("flux", B.detach(), normals), u_x.detach(), rtol=1e-12, atol=1e-12)
