@@ -73,6 +73,20 @@ class PdecTorchPrinter(TorchPrinter):
             out = f"torch.clamp({out}, {'min' if bound == 'min' else 'max'}={self._print(numbers[0])})"
         return out
 
+    def _print_Piecewise(self, expr) -> str:
+        """``torch.where(cond, a, b)``, nested; a number as a branch becomes ``full_like`` of a
+        variable (a bare Python float would make ``torch.where`` return float32)."""
+        ref = self._print(min(expr.free_symbols, key=str))
+
+        def branch(e) -> str:
+            return f"torch.full_like({ref}, {self._print(e)})" if e.is_number else self._print(e)
+
+        *pieces, last = expr.args
+        out = branch(last.expr)
+        for piece in reversed(pieces):
+            out = f"torch.where({self._print(piece.cond)}, {branch(piece.expr)}, {out})"
+        return out
+
     def _print_Pow(self, expr):
         base, exp = expr.args
         if exp.is_Integer and 2 <= int(exp) <= 4:

@@ -109,8 +109,8 @@ def choose(problem: SymbolicProblem) -> SymbolicProblem:
         patience=recipe.patience if t.patience is None else t.patience,
     )
     hidden = recipe.hidden if problem.hidden is None else problem.hidden
-    resample = 0 if t.resample is None else t.resample
     sampler = "uniform" if t.sampler is None else t.sampler
+    resample = (1 if sampler == "rar-d" else 0) if t.resample is None else t.resample  # rar-d acts at redraws
     if auto and training.optimizer == "engd" and problem.constrained:
         if t.points is None:
             D = n_parameters(len(problem.inputs), tuple(hidden), len(problem.unknowns)) + len(problem.learnable)

@@ -27,14 +27,19 @@ DONE = 0.99
 MAX_EPSILON = 100.0
 
 
+def slab_index(t: torch.Tensor, t0: float, t1: float, slabs: int = SLABS) -> torch.Tensor:
+    """Each point's slab (``t1`` itself in the last one)."""
+    return ((t.detach() - t0) / (t1 - t0) * slabs).floor().clamp(0, slabs - 1).long()
+
+
 def slab_weights(t: torch.Tensor, r2: torch.Tensor, t0: float, t1: float, epsilon: float, slabs: int = SLABS) -> torch.Tensor:
     """``w_i`` per slab from the points' times ``t`` and squared residuals ``r2`` (detached).
     An empty slab has loss 0 (it adds nothing to the later ones)."""
-    index = ((t.detach() - t0) / (t1 - t0) * slabs).floor().clamp(0, slabs - 1).long()
+    index = slab_index(t, t0, t1, slabs)
     total = torch.zeros(slabs, dtype=r2.dtype, device=r2.device).index_add_(0, index, r2.detach())
     count = torch.zeros(slabs, dtype=r2.dtype, device=r2.device).index_add_(0, index, torch.ones_like(r2))
     loss = total / count.clamp(min=1)
-    before = torch.cumsum(loss, 0) - loss
+    before = torch.cat([loss.new_zeros(1), torch.cumsum(loss, 0)[:-1]])  # exclusive: no inf − inf
     return torch.exp(-epsilon * before)
 
 
@@ -53,8 +58,7 @@ class Causal:
         t = X[:, self.column]
         w = slab_weights(t, r.square(), *self.interval, self.epsilon)
         self.min_weight = min(self.min_weight, float(w.min()))
-        index = ((t.detach() - self.interval[0]) / (self.interval[1] - self.interval[0]) * SLABS).floor().clamp(0, SLABS - 1).long()
-        return r * w[index].sqrt()
+        return r * w[slab_index(t, *self.interval)].sqrt()
 
     def update(self) -> None:
         """After a step: tighten ε when every slab is fitted at the current one."""

@@ -46,7 +46,9 @@ class Problem:
         }
 
     def derivatives(self, X: torch.Tensor, point_set: str | None = None, generator=None) -> dict[str, torch.Tensor]:
-        """Every derivative of every unknown the spec (or one point set) uses, by canonical name."""
+        """The network's derivatives the spec (or one point set) uses, by canonical name over its
+        inputs. With exact conditions or embedded inputs these are N's, not the unknowns':
+        `values` gives the unknowns'."""
         d = self.definition
         return self._named(X, d.everything if point_set is None else d.point_sets[point_set], generator)
 

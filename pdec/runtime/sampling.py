@@ -29,13 +29,14 @@ RAD_K, RAD_C = 1.0, 1.0
 def residual_density(eps: np.ndarray, k: float = RAD_K, c: float = RAD_C) -> np.ndarray:
     """Residual-based adaptive distribution (RAD; Wu, Zhu, Tan, Kartha & Lu 2023, CMAME 403):
     the probability of each candidate, ``p ∝ εᵏ / mean(εᵏ) + c``, with ``ε`` the equations'
-    squared residual there. Why: a uniform draw puts few points where the residual is large
+    squared residual there (so Wu et al.'s k = 2 on ``|r|``, c = 1). Why: a uniform draw puts few points where the residual is large
     (a shock, a thin layer), and a fixed set is fitted between its points; drawing where
     ``ε`` is large puts the points where the error comes from, and ``c`` keeps every region
     sampled. Non-finite residuals count as the largest finite one."""
-    e = np.nan_to_num(np.asarray(eps, dtype=np.float64), nan=np.inf)
+    e = np.asarray(eps, dtype=np.float64)
     finite = e[np.isfinite(e)]
     e = np.where(np.isfinite(e), e, finite.max() if finite.size else 1.0) ** k
+    e = e / e.max() if e.max() > 0 else e  # scaled first: the mean of huge values must not overflow
     mean = e.mean()
     p = (e / mean if mean > 0 else np.zeros_like(e)) + c
     return p / p.sum()

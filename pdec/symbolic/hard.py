@@ -98,6 +98,14 @@ def make_exact(problem: SymbolicProblem) -> SymbolicProblem:
     )
     if not any(t.kind == "equation" for t in terms):
         raise SpecError("no equation is left to train", hard[0].loc)
+    for t in terms:
+        if t.residual is not None and t.residual.has(sympy.DiracDelta):
+            culprit = next((h for h in hard if h.residual.has(sympy.Abs, sympy.sign, sympy.Heaviside, sympy.Min, sympy.Max, sympy.Piecewise)), hard[0])
+            raise SpecError(
+                f"`{t.name}` differentiates this exact data where it jumps or has a kink; exact data must be smooth "
+                "(write it without abs, sign, heaviside, min, max or where, or drop `hard: true`)",
+                culprit.loc,
+            )
     return dataclasses.replace(problem, terms=terms, constrained=forms)
 
 
@@ -120,7 +128,7 @@ def pieces_of(term: Term, problem: SymbolicProblem) -> list[Piece]:
         raise SpecError(f"{why}; `{to_text(atom)}` cannot be imposed exactly", term.loc)
     slot = sympy.Dummy()
     linear = residual.xreplace({atom: slot})
-    coefficient = sympy.diff(linear, slot)
+    coefficient = sympy.diff(linear, slot).xreplace({symbol(k): v for k, v in problem.constants.items()})
     if not (coefficient.is_number and coefficient != 0) or sympy.diff(linear, slot, 2) != 0:
         raise SpecError(f"{why}: the condition must be `{to_text(atom)} = data`, linear with a constant coefficient", term.loc)
     rest = linear.xreplace({slot: sympy.Integer(0)})

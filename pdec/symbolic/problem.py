@@ -136,6 +136,7 @@ def build_problem(spec: Spec, check_exact: bool = True) -> SymbolicProblem:
     exact = {name: parse_expr(text.text, exact_scope, text.loc) for name, text in spec.exact}
     values = {unknown_function(u, tuple(symbol(v) for v in spec.variables)) for u in spec.unknowns}
     used = set().union(values, *(unknown_atoms(t.residual) for t in terms if t.residual is not None))
+    used |= {sympy.Derivative(u, symbol(t.periodic)) for t in terms if t.kind == "periodic" for u in values}  # matched slopes
     problem = SymbolicProblem(
         name=spec.name,
         description=spec.description,

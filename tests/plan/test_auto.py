@@ -78,3 +78,11 @@ def test_plateau(losses, patience, stop_at):
     rule = Plateau(patience)
     stopped = next((step for step, loss in enumerate(losses, start=1) if rule.update(step, loss)), None)
     assert stopped == stop_at
+
+
+def test_rar_d_redraws_unless_told_not_to(heat_path):
+    """`sampler: rar-d` acts at redraws: without a `resample`, every step; an explicit one is kept."""
+    chosen = compile_spec(heat_path, ["training={optimizer: adam, sampler: rar-d}"]).problem.training
+    assert (chosen.sampler, chosen.resample) == ("rar-d", 1)
+    kept = compile_spec(heat_path, ["training={optimizer: adam, sampler: rar-d, resample: 10}"]).problem.training
+    assert kept.resample == 10

@@ -240,3 +240,37 @@ conditions:
     u_x = _grad(problem.solution(B)[:, 0], B)[:, 0]
     normals = torch.tensor([[1.0, 0.0]], dtype=torch.float64).expand(9, 2)
     torch.testing.assert_close(problem.residual("flux", B.detach(), normals), u_x.detach(), rtol=1e-12, atol=1e-12)
+
+
+def test_review_cases(tmp_path):
+    """Cases a review found: a soft periodic term still matches slopes beside exact data; exact
+    data with a kink is a located error, not a crash in the code generator; a constant
+    coefficient given by a spec constant is fine; `where` with number branches keeps float64."""
+    import numpy as np
+
+    from pdec.runtime.sampling import Sampler
+
+    periodic = """
+name: p
+domain: {x: [0, 1], y: [0, 1]}
+unknowns: [u]
+equations:
+  - laplacian(u) = where(x < 0.5, 0.1, 0.2)
+conditions:
+  - {on: x = 0 or x = 1, impose: u = 0, hard: true}
+  - {periodic: y}
+"""
+    problem = _problem(tmp_path, periodic, "p.yaml")
+    batches = Sampler(problem.definition, problem.definition.training, dtype=torch.float64, device="cpu", seed=0).draw()
+    term = problem.definition.terms_of("periodic")[0]
+    assert {"u", "d(u,y)"} <= set(problem.values(batches[term.point_set].X, term.point_set))
+    X = torch.tensor(np.random.default_rng(0).random((20, 2)))
+    lap = problem.values(X)["laplacian(u)"]
+    expected = lap - torch.where(X[:, 0] < 0.5, torch.full_like(X[:, 0], 0.1), torch.full_like(X[:, 0], 0.2))
+    torch.testing.assert_close(problem.residuals(X)["pde"], expected, rtol=1e-14, atol=1e-14)
+    kink = periodic.replace("impose: u = 0, hard: true", "impose: u = abs(x - 0.5)*0 + abs(y - 0.5), hard: true")
+    with pytest.raises(SpecError, match="exact data must be smooth") as info:
+        _problem(tmp_path, kink, "k.yaml")
+    assert info.value.loc is not None
+    constant = periodic.replace("impose: u = 0, hard: true", "impose: k*u = 1, hard: true").replace("unknowns: [u]", "unknowns: [u]\nconstants: {k: 2}")
+    assert _problem(tmp_path, constant, "c.yaml").definition.solution
