@@ -226,6 +226,8 @@ class ToSympy(Transformer):
         return self._derivative(self.scope.unknown(base), variables, token)
 
     def _derivative(self, expr, variables, token):
+        if any(p.has(*variables) for w in expr.atoms(sympy.Piecewise) for p in (c.cond for c in w.args)):
+            raise self._error(f"`d({to_text(expr)}, ...)` differentiates a `where` across its jump", token)
         if expr.has(Laplacian):
             expr = expand_laplacians(expr, self.scope.spatial_symbols())
         result = self._checked(_differentiate(expr, variables), token, what=f"d({to_text(expr)}, ...)")

@@ -133,6 +133,8 @@ def pieces_of(term: Term, problem: SymbolicProblem) -> list[Piece]:
         raise SpecError(f"{why}: the condition must be `{to_text(atom)} = data`, linear with a constant coefficient", term.loc)
     rest = linear.xreplace({slot: sympy.Integer(0)})
     data = -rest if coefficient == 1 else sympy.expand(-rest / coefficient)
+    if any(c.cond.free_symbols for w in data.atoms(sympy.Piecewise) for c in w.args):
+        raise SpecError("exact data must be smooth: `where` jumps (drop `hard: true`, the condition stays in the loss)", term.loc)
     learnable = data.free_symbols & {symbol(p) for p in problem.parameters}
     if learnable:
         names = ", ".join(sorted(str(s) for s in learnable))

@@ -413,3 +413,10 @@ def test_where_through_the_pipeline_and_back_to_text(tmp_path):
     for text, message in [("sin(x < 1)", "a comparison is an argument of `where(…)` only"), ("where(x, 1, 2)", "`where` takes a comparison and two values")]:
         with pytest.raises(SpecError, match=re.escape(message)):
             parse_expr(text, scope, Loc("s", 1, 1, text))
+
+
+def test_a_derivative_across_a_where_jump_is_refused():
+    scope = Scope(variables=("x", "y"))
+    with pytest.raises(SpecError, match="differentiates a `where` across its jump"):
+        parse_expr("d(where(x < 0.5, x, 1), x)", scope, Loc("s", 1, 1, ""))
+    assert parse_expr("d(where(y < 0.5, x, 1), x)", scope, Loc("s", 1, 1, "")).has(sympy.Piecewise)

@@ -186,6 +186,7 @@ CANNOT = {
     "a nonlinear condition": ("x = 0", "u^2 = 1", "linear with a constant coefficient"),
     "part of a face": ("x = 0 and t > 0.1", "u = 0", "`and` restricts it to a part"),
     "two unknown terms": ("x = 0", "u = u_t", "this condition involves"),
+    "data that jump": ("t = 0", "u = where(x < 0.5, 1, 0)", "exact data must be smooth"),
 }
 
 
