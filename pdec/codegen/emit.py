@@ -121,11 +121,14 @@ class _Emitter:
         """The variables from the columns of ``X``, and embedded network inputs from their
         expressions (written on ``X`` directly: bindings are emitted in name order)."""
         bindings = {symbol(v): (self.namer.variable(v), f"X[:, {i}]") for i, v in enumerate(self.variables)}
-        columns = {symbol(v): f"X[:, {i}]" for i, v in enumerate(self.variables)}
         for name, expr in self.problem.embedding:
             if symbol(name) not in bindings:
-                bindings[symbol(name)] = (self.namer.variable(name), to_torch(self._fold(expr), columns))
+                bindings[symbol(name)] = (self.namer.variable(name), self._on_columns(expr))
         return bindings
+
+    def _on_columns(self, expr: sympy.Expr) -> str:
+        """Torch source for an expression of the variables, written on the columns of ``X``."""
+        return to_torch(self._fold(expr), {symbol(v): f"X[:, {i}]" for i, v in enumerate(self.variables)})
 
     def residual(self, term: Term) -> tuple[str, list[str]]:
         name = self.namer.function("residual", term.name)
@@ -165,9 +168,8 @@ class _Emitter:
         available = {canonical_name(u, op, problem.inputs) for op in self.graph.everything.operators for u in problem.unknowns}
         functions, needs = {}, {}
         samples = problem.training.laplacian_samples
-        atoms = []
+        atoms, spatial = [], [symbol(s) for s in problem.spatial]
         for atom in problem.reported:  # a normal derivative is reported as its first partials
-            spatial = [symbol(s) for s in problem.spatial]
             atoms += [sympy.Derivative(atom.args[0], s) for s in spatial] if isinstance(atom, NormalDerivative) else [atom]
         for atom in dict.fromkeys(atoms):
             expr = to_network(atom, problem)
@@ -184,8 +186,7 @@ class _Emitter:
 
     def embed(self) -> tuple[str, list[str]]:
         """``embed(X)``: the network's inputs from the points (exact periodicity)."""
-        columns = {symbol(v): f"X[:, {i}]" for i, v in enumerate(self.variables)}
-        inputs = ", ".join(to_torch(self._fold(e), columns) for _, e in self.problem.embedding)
+        inputs = ", ".join(self._on_columns(e) for _, e in self.problem.embedding)
         doc = "The network's inputs: " + ", ".join(f"{n} = {to_text(e)}" for n, e in self.problem.embedding)
         return "embed", ["def embed(X):", f'    """{doc}."""', f"    return torch.stack([{inputs}], dim=1)"]
 

@@ -82,10 +82,14 @@ def n_parameters(n_in: int, hidden: tuple[int, ...], n_out: int) -> int:
     return sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
 
 
+def _parameters(problem: SymbolicProblem, hidden: tuple[int, ...]) -> int:
+    """Network and PDE parameters of ``problem`` on a network of widths ``hidden``."""
+    return n_parameters(len(problem.inputs), tuple(hidden), len(problem.unknowns)) + len(problem.learnable)
+
+
 def recipe_for(problem: SymbolicProblem) -> Recipe:
     """The recipe `auto` picks for ``problem`` (and for the network the spec gives, if any)."""
-    hidden = problem.hidden if problem.hidden is not None else MEDIUM.hidden
-    D = n_parameters(len(problem.inputs), hidden, len(problem.unknowns)) + len(problem.learnable)
+    D = _parameters(problem, problem.hidden if problem.hidden is not None else MEDIUM.hidden)
     if len(problem.variables) > MAX_INPUTS_FOR_ENGD:
         if D <= QN_MAX_PARAMETERS:
             return MEDIUM
@@ -113,8 +117,8 @@ def choose(problem: SymbolicProblem) -> SymbolicProblem:
     resample = (1 if sampler == "rar-d" else 0) if t.resample is None else t.resample  # rar-d acts at redraws
     if auto and training.optimizer == "engd" and problem.constrained:
         if t.points is None:
-            D = n_parameters(len(problem.inputs), tuple(hidden), len(problem.unknowns)) + len(problem.learnable)
-            interior = max(training.points.interior, -(-int(ROWS_PER_PARAMETER * D) // 100) * 100)
+            rows = ROWS_PER_PARAMETER * _parameters(problem, hidden)
+            interior = max(training.points.interior, -(-int(rows) // 100) * 100)
             training = dataclasses.replace(training, points=dataclasses.replace(training.points, interior=interior))
         if t.resample is None:
             resample = 1

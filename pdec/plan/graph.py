@@ -114,10 +114,8 @@ def _spatial(problem: SymbolicProblem, variables) -> tuple[int, ...]:
     return tuple(variables.index(s) for s in problem.spatial)
 
 
-def derivative_atoms(expr: sympy.Expr) -> set[sympy.Basic]:
-    """The outermost unknown-bearing atoms: u, Derivative(u, …), Laplacian(…), dn(u) (not dn(G) of
-    exact data, `symbolic.hard`)."""
-    return unknown_atoms(expr)
+derivative_atoms = unknown_atoms
+"""The outermost unknown-bearing atoms of a residual (`lang.nodes.unknown_atoms`)."""
 
 
 def is_linear(expr: sympy.Expr, atoms: set[sympy.Basic]) -> bool:

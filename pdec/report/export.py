@@ -51,14 +51,13 @@ class _Solution(torch.nn.Module):
 
     def __init__(self, net: torch.nn.Module, problem) -> None:
         super().__init__()
-        self.net, self.solution, self.unknowns = net, problem.definition.solution, problem.unknowns
-        self.embed = problem.definition.embed
+        self.net, self.definition = net, problem.definition
         self.parameters_ = {k: v.detach().cpu() for k, v in problem.parameters.items()}
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
-        raw = self.net(self.embed(X) if self.embed else X)
-        D = {u: raw[:, k] for k, u in enumerate(self.unknowns)}
-        return torch.stack([self.solution[u](X, D, self.parameters_) for u in self.unknowns], 1)
+        from ..runtime.problem import solution_of
+
+        return solution_of(self.definition, self.net, self.parameters_, X)
 
 
 def export_torchscript(problem, path: str | Path, *, step: int | None = None) -> Path:

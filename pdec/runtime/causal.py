@@ -32,10 +32,9 @@ def slab_index(t: torch.Tensor, t0: float, t1: float, slabs: int = SLABS) -> tor
     return ((t.detach() - t0) / (t1 - t0) * slabs).floor().clamp(0, slabs - 1).long()
 
 
-def slab_weights(t: torch.Tensor, r2: torch.Tensor, t0: float, t1: float, epsilon: float, slabs: int = SLABS) -> torch.Tensor:
-    """``w_i`` per slab from the points' times ``t`` and squared residuals ``r2`` (detached).
-    An empty slab has loss 0 (it adds nothing to the later ones)."""
-    index = slab_index(t, t0, t1, slabs)
+def slab_weights(index: torch.Tensor, r2: torch.Tensor, epsilon: float, slabs: int = SLABS) -> torch.Tensor:
+    """``w_i`` per slab from the points' slabs (`slab_index`) and squared residuals ``r2``
+    (detached). An empty slab has loss 0 (it adds nothing to the later ones)."""
     total = torch.zeros(slabs, dtype=r2.dtype, device=r2.device).index_add_(0, index, r2.detach())
     count = torch.zeros(slabs, dtype=r2.dtype, device=r2.device).index_add_(0, index, torch.ones_like(r2))
     loss = total / count.clamp(min=1)
@@ -55,10 +54,10 @@ class Causal:
         """The smallest slab weight seen since the last `update` (over equations and line searches)."""
 
     def weigh(self, X: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
-        t = X[:, self.column]
-        w = slab_weights(t, r.square(), *self.interval, self.epsilon)
+        index = slab_index(X[:, self.column], *self.interval)
+        w = slab_weights(index, r.square(), self.epsilon)
         self.min_weight = min(self.min_weight, float(w.min()))
-        return r * w[slab_index(t, *self.interval)].sqrt()
+        return r * w[index].sqrt()
 
     def update(self) -> None:
         """After a step: tighten ε when every slab is fitted at the current one."""

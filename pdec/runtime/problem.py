@@ -14,6 +14,17 @@ from pdec.contract import ProblemDef
 from pdec.taylor import StreamPlan, TaylorMLP, canonical_name
 
 
+def solution_of(definition: ProblemDef, net, parameters, X: torch.Tensor) -> torch.Tensor:
+    """The unknowns at ``X`` from the network ``net``: its inputs embedded and its outputs
+    mapped through `ProblemDef.solution` where the problem says so (also what `pdec export`
+    traces)."""
+    raw = net(definition.embed(X) if definition.embed else X)
+    if not definition.solution:
+        return raw
+    D = {u: raw[:, k] for k, u in enumerate(definition.unknowns)}
+    return torch.stack([definition.solution[u](X, D, parameters) for u in definition.unknowns], dim=1)
+
+
 class Problem:
     """A compiled spec: ``model``, ``derivatives(X)``, ``residuals(X)``.
 
@@ -66,12 +77,7 @@ class Problem:
 
     def solution(self, X: torch.Tensor) -> torch.Tensor:
         """The unknowns at ``X``, ``[N, len(unknowns)]`` (one plain forward pass)."""
-        d = self.definition
-        raw = self.model(d.embed(X) if d.embed else X)
-        if not d.solution:
-            return raw
-        D = {u: raw[:, k] for k, u in enumerate(self.unknowns)}
-        return torch.stack([d.solution[u](X, D, self.parameters) for u in self.unknowns], dim=1)
+        return solution_of(self.definition, self.model, self.parameters, X)
 
     def residual(self, name: str, X: torch.Tensor, normals: torch.Tensor | None = None, derivatives=None) -> torch.Tensor:
         """The residual of one equation or condition at the points ``X``."""

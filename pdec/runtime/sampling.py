@@ -23,14 +23,15 @@ MAX_REJECTION_ROUNDS = 100
 RAD_CANDIDATES = 8
 """`rar-d`: candidate points per interior point drawn."""
 RAD_K, RAD_C = 1.0, 1.0
-"""`rar-d`'s density ``p ∝ εᵏ / mean(εᵏ) + c`` (Wu et al. 2023's defaults)."""
+"""`rar-d`'s density ``p ∝ εᵏ / mean(εᵏ) + c`` with ``ε = r²``."""
 
 
 def residual_density(eps: np.ndarray, k: float = RAD_K, c: float = RAD_C) -> np.ndarray:
     """Residual-based adaptive distribution (RAD; Wu, Zhu, Tan, Kartha & Lu 2023, CMAME 403):
     the probability of each candidate, ``p ∝ εᵏ / mean(εᵏ) + c``, with ``ε`` the equations'
-    squared residual there (so Wu et al.'s k = 2 on ``|r|``, c = 1). Why: a uniform draw puts few points where the residual is large
-    (a shock, a thin layer), and a fixed set is fitted between its points; drawing where
+    squared residual there (so Wu et al.'s k = 2 on ``|r|``, c = 1). Why: a uniform draw puts
+    few points where the residual is large (a shock, a thin layer), and a fixed set is fitted
+    between its points; drawing where
     ``ε`` is large puts the points where the error comes from, and ``c`` keeps every region
     sampled. Non-finite residuals count as the largest finite one."""
     e = np.asarray(eps, dtype=np.float64)

@@ -79,7 +79,7 @@ class PrintReporter(Reporter):
         self.total = total
 
     def log(self, record: dict) -> None:
-        error = " ".join(f"{u} {number(e)}" for u, e in record.get("rel_l2", {}).items())
+        error = _errors(record)
         print(
             f"step {record['step']:>7}/{self.total}  {record['time_s']:8.1f} s  loss {number(record['loss'])}"
             f"{'  rel L2 ' + error if error else ''}",
@@ -88,13 +88,18 @@ class PrintReporter(Reporter):
         )
 
     def finish(self, summary: dict) -> None:
-        error = " ".join(f"{u} {number(e)}" for u, e in summary.get("rel_l2", {}).items())
+        error = _errors(summary)
         print(
             f"{summary['status']} after {summary['steps']} steps, {summary['wall_time_s']:.1f} s, "
             f"final loss {number(summary['final_loss'])}{', rel L2 ' + error if error else ''}",
             file=sys.stderr,
             flush=True,
         )
+
+
+def _errors(record: dict) -> str:
+    """``u 1.234e-03 v n/a``: the relative errors of a record or summary."""
+    return " ".join(f"{u} {number(e)}" for u, e in record.get("rel_l2", {}).items())
 
 
 def number(value, digits: int = 3) -> str:

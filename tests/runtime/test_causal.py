@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import pdec
-from pdec.runtime.causal import SLABS, Causal, slab_weights
+from pdec.runtime.causal import SLABS, Causal, slab_index, slab_weights
 
 
 def test_slab_weights_by_hand():
@@ -18,10 +18,11 @@ def test_slab_weights_by_hand():
     empty. Squared residuals 1, 3, 4, 9: slab losses 2, 4, 0, 9; w = exp(−ε·(0, 2, 6, 6))."""
     t = torch.tensor([0.1, 0.2, 0.3, 0.9], dtype=torch.float64)
     r2 = torch.tensor([1.0, 3.0, 4.0, 9.0], dtype=torch.float64)
-    w = slab_weights(t, r2, 0.0, 1.0, 0.5, slabs=4)
+    w = slab_weights(slab_index(t, 0.0, 1.0, slabs=4), r2, 0.5, slabs=4)
     torch.testing.assert_close(w, torch.exp(-0.5 * torch.tensor([0.0, 2.0, 6.0, 6.0], dtype=torch.float64)))
     # t1 itself belongs to the last slab
-    assert slab_weights(torch.tensor([1.0]), torch.tensor([5.0]), 0.0, 1.0, 1.0, slabs=4).tolist() == [1.0, 1.0, 1.0, 1.0]
+    assert slab_index(torch.tensor([1.0]), 0.0, 1.0, slabs=4).tolist() == [3]
+    assert slab_weights(torch.tensor([3]), torch.tensor([5.0]), 1.0, slabs=4).tolist() == [1.0, 1.0, 1.0, 1.0]
 
 
 def test_weigh_scales_by_the_root_of_its_slab_weight_without_gradient():
