@@ -133,10 +133,6 @@ class BoxDomain:
     def dim(self) -> int:
         return len(self.lo)
 
-    @property
-    def bounding_box(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
-        return self.lo, self.hi
-
 
 @dataclass(frozen=True)
 class BallDomain:
@@ -149,12 +145,41 @@ class BallDomain:
     def dim(self) -> int:
         return len(self.center)
 
+
+@dataclass(frozen=True)
+class PolygonDomain:
+    """A simple polygon in the plane, its vertices in either orientation."""
+
+    vertices: tuple[tuple[float, float], ...]
+
+    dim = 2
+
+
+@dataclass(frozen=True)
+class HalfspaceDomain:
+    """``{x : normal·x ≤ offset}``: an operand of a bounded `CSGDomain`."""
+
+    normal: tuple[float, ...]
+    offset: float
+
     @property
-    def bounding_box(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
-        return tuple(c - self.radius for c in self.center), tuple(c + self.radius for c in self.center)
+    def dim(self) -> int:
+        return len(self.normal)
 
 
-Domain = BoxDomain | BallDomain
+@dataclass(frozen=True)
+class CSGDomain:
+    """``union``, ``intersection`` or ``difference`` (the first operand minus the rest)."""
+
+    op: str
+    operands: tuple["Domain", ...]
+
+    @property
+    def dim(self) -> int:
+        return self.operands[0].dim
+
+
+Domain = BoxDomain | BallDomain | PolygonDomain | HalfspaceDomain | CSGDomain
 
 
 # ---------------------------------------------------------------------------

@@ -1,17 +1,34 @@
 """Domains and where to draw points from them (NumPy only).
 
 One implementation serves the front end's checks and the solver's samplers.
-Boundary points come with outward unit normals, faces in proportion to their
-measure.
+Every shape answers the same questions: its bounding box, a signed function
+(negative inside, zero on the boundary, positive outside), its measure and its
+boundary's, and uniform points inside and on the boundary, the latter with
+outward unit normals. Boxes, balls and polygons do this exactly; composite
+(CSG) domains by rejection against their operands (`CSGGeometry`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
-from pdec.contract import BallDomain, Domain
+from pdec.contract import BallDomain, BoxDomain, CSGDomain, Domain, HalfspaceDomain, PolygonDomain
+
+ESTIMATE_SAMPLES = 200_000
+"""Monte Carlo samples behind a composite domain's measures (fixed seed: the same every run)."""
+ESTIMATE_SEED = 20240229
+OFFSET = 1e-8
+"""A boundary candidate is tested at ``p ± OFFSET·diameter·n``."""
+ON_SURFACE = 1e-10
+"""Relative distance within which a point lies on a surface."""
+
+
+class GeometryError(ValueError):
+    """A domain that has no interior, no boundary, or no bounds."""
 
 
 @dataclass(frozen=True)
@@ -22,6 +39,21 @@ class BoxGeometry:
     @property
     def dim(self) -> int:
         return len(self.lo)
+
+    @property
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.lo, self.hi
+
+    def signed(self, X: np.ndarray) -> np.ndarray:
+        """The exact signed distance."""
+        q = np.abs(X - (self.lo + self.hi) / 2) - (self.hi - self.lo) / 2
+        return np.linalg.norm(np.maximum(q, 0), axis=1) + np.minimum(q.max(axis=1), 0)
+
+    def volume(self) -> float:
+        return float(np.prod(self.hi - self.lo))
+
+    def boundary_measure(self) -> float:
+        return float(2 * self.face_measures().sum())
 
     def sample_interior(self, n: int, rng: np.random.Generator) -> np.ndarray:
         return self.lo + (self.hi - self.lo) * rng.random((n, self.dim))
@@ -61,6 +93,19 @@ class BallGeometry:
     def dim(self) -> int:
         return len(self.center)
 
+    @property
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.center - self.radius, self.center + self.radius
+
+    def signed(self, X: np.ndarray) -> np.ndarray:
+        return np.linalg.norm(X - self.center, axis=1) - self.radius
+
+    def volume(self) -> float:
+        return float(np.pi ** (self.dim / 2) / math.gamma(self.dim / 2 + 1) * self.radius**self.dim)
+
+    def boundary_measure(self) -> float:
+        return float(2 * np.pi ** (self.dim / 2) / math.gamma(self.dim / 2) * self.radius ** (self.dim - 1))
+
     def sample_interior(self, n: int, rng: np.random.Generator) -> np.ndarray:
         directions = _unit(rng.standard_normal((n, self.dim)))
         radii = self.radius * rng.random(n) ** (1.0 / self.dim)
@@ -71,15 +116,283 @@ class BallGeometry:
         return self.center + self.radius * normals, normals
 
 
-Geometry = BoxGeometry | BallGeometry
+@dataclass(frozen=True)
+class PolygonGeometry:
+    """A simple polygon; ``vertices`` counter-clockwise (`polygon_geometry` orders them)."""
+
+    vertices: np.ndarray
+
+    dim = 2
+
+    @property
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.vertices.min(axis=0), self.vertices.max(axis=0)
+
+    @property
+    def edges(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each edge's start and its vector."""
+        return self.vertices, np.roll(self.vertices, -1, axis=0) - self.vertices
+
+    def signed(self, X: np.ndarray) -> np.ndarray:
+        """The exact signed distance: to the nearest edge, negative where the crossing number is odd."""
+        start, e = self.edges
+        w = X[:, None, :] - start[None]  # [N, m, 2]
+        t = np.clip((w * e).sum(-1) / (e * e).sum(-1), 0.0, 1.0)
+        distance = np.linalg.norm(w - t[..., None] * e, axis=-1).min(axis=1)
+        y0, y1 = start[:, 1], start[:, 1] + e[:, 1]
+        straddles = (y0[None] > X[:, 1:2]) != (y1[None] > X[:, 1:2])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cross_x = start[:, 0][None] + e[:, 0][None] * (X[:, 1:2] - y0[None]) / e[:, 1][None]
+        inside = (straddles & (X[:, 0:1] < cross_x)).sum(axis=1) % 2 == 1
+        return np.where(inside, -distance, distance)
+
+    def volume(self) -> float:
+        x, y = self.vertices.T
+        return float(0.5 * abs(np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y)))
+
+    def boundary_measure(self) -> float:
+        return float(np.linalg.norm(self.edges[1], axis=1).sum())
+
+    def sample_interior(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        return _reject(self, n, rng)
+
+    def sample_boundary(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        start, e = self.edges
+        lengths = np.linalg.norm(e, axis=1)
+        which = rng.choice(len(e), size=n, p=lengths / lengths.sum())
+        points = start[which] + rng.random((n, 1)) * e[which]
+        normals = np.stack([e[which, 1], -e[which, 0]], axis=1) / lengths[which, None]  # right of a CCW edge
+        return points, normals
+
+
+@dataclass(frozen=True)
+class HalfspaceGeometry:
+    """``{x : normal·x ≤ offset}`` with a unit ``normal``: only an operand of a bounded composite."""
+
+    normal: np.ndarray
+    offset: float
+
+    @property
+    def dim(self) -> int:
+        return len(self.normal)
+
+    @property
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.full(self.dim, -np.inf), np.full(self.dim, np.inf)
+
+    def signed(self, X: np.ndarray) -> np.ndarray:
+        return X @ self.normal - self.offset
+
+
+@dataclass(frozen=True)
+class _PlaneInBox:
+    """A halfspace's boundary plane inside a box: what of it a bounded composite can use.
+
+    Uniform on the plane by sampling the coordinates other than the normal's
+    largest one uniformly in the box and solving for that one (a linear map
+    with a constant Jacobian), keeping the points inside the box."""
+
+    plane: HalfspaceGeometry
+    lo: np.ndarray
+    hi: np.ndarray
+
+    def signed(self, X: np.ndarray) -> np.ndarray:
+        return self.plane.signed(X)
+
+    def _candidates(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        k = int(np.argmax(np.abs(self.plane.normal)))
+        X = self.lo + (self.hi - self.lo) * rng.random((n, len(self.lo)))
+        rest = np.delete(np.arange(len(self.lo)), k)
+        X[:, k] = (self.plane.offset - X[:, rest] @ self.plane.normal[rest]) / self.plane.normal[k]
+        inside = np.all((X >= self.lo - 1e-12) & (X <= self.hi + 1e-12), axis=1)
+        return X[inside]
+
+    @cached_property
+    def _measure(self) -> float:
+        k = int(np.argmax(np.abs(self.plane.normal)))
+        widths = np.delete(self.hi - self.lo, k)
+        kept = len(self._candidates(ESTIMATE_SAMPLES, np.random.default_rng(ESTIMATE_SEED))) / ESTIMATE_SAMPLES
+        return float(np.prod(widths) * kept / abs(self.plane.normal[k]))
+
+    def boundary_measure(self) -> float:
+        return self._measure
+
+    def sample_boundary(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        parts, have = [], 0
+        while have < n:
+            parts.append(self._candidates(2 * (n - have) + 16, rng))
+            have += len(parts[-1])
+        points = np.vstack(parts)[:n]
+        return points, np.tile(self.plane.normal, (n, 1))
+
+
+@dataclass(frozen=True, eq=False)
+class CSGGeometry:
+    """``union``, ``intersection`` or ``difference`` (the first minus the rest) of operands.
+
+    Signed function: min / max / max(s₀, −s₁, …) of the operands' (its sign is exact, its
+    magnitude a distance only approximately). Interior points: rejection from the bounding box.
+    Boundary points: each leaf (primitive) surface sampled in proportion to its measure, and a
+    point ``p`` with the leaf's normal ``n`` kept when stepping ``±δn`` (δ = 1e-8 × diameter)
+    crosses the composite's boundary, with the normal flipped where the leaf's outside is the
+    composite's inside (a hole's surface points into the hole); where two leaves share a surface
+    the earlier leaf's point is kept. So the distribution is uniform on the composite boundary, and
+    each point's normal is the normal of the one surface it was drawn from, also within δ of a
+    corner (a set of measure zero where the sign test may drop the point)."""
+
+    op: str
+    operands: tuple
+    leaves: tuple = field(init=False)
+    bounds: tuple = field(init=False)
+
+    def __post_init__(self) -> None:
+        lows, highs = zip(*(o.bounds for o in self.operands))
+        if self.op == "union":
+            lo, hi = np.min(lows, axis=0), np.max(highs, axis=0)
+        elif self.op == "intersection":
+            lo, hi = np.max(lows, axis=0), np.min(highs, axis=0)
+        else:
+            lo, hi = lows[0], highs[0]
+        if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
+            raise GeometryError("the domain is unbounded: intersect a halfspace with a bounded shape")
+        if np.any(hi <= lo):
+            raise GeometryError("the domain is empty: its operands do not overlap")
+        object.__setattr__(self, "bounds", (lo, hi))
+        leaves = []
+        for leaf in _leaves(self):
+            leaves.append(_PlaneInBox(leaf, lo, hi) if isinstance(leaf, HalfspaceGeometry) else leaf)
+        object.__setattr__(self, "leaves", tuple(leaves))
+
+    @property
+    def dim(self) -> int:
+        return self.operands[0].dim
+
+    @property
+    def diameter(self) -> float:
+        return float(np.linalg.norm(self.bounds[1] - self.bounds[0]))
+
+    def signed(self, X: np.ndarray) -> np.ndarray:
+        values = [o.signed(X) for o in self.operands]
+        if self.op == "union":
+            return np.min(values, axis=0)
+        if self.op == "intersection":
+            return np.max(values, axis=0)
+        return np.max([values[0]] + [-v for v in values[1:]], axis=0)
+
+    def volume(self) -> float:
+        return self.volume_estimate[0]
+
+    @cached_property
+    def volume_estimate(self) -> tuple[float, float]:
+        """The measure and its standard error (Monte Carlo in the bounding box)."""
+        lo, hi = self.bounds
+        X = lo + (hi - lo) * np.random.default_rng(ESTIMATE_SEED).random((ESTIMATE_SAMPLES, self.dim))
+        f = float(np.mean(self.signed(X) < 0))
+        box = float(np.prod(hi - lo))
+        return box * f, box * math.sqrt(f * (1 - f) / ESTIMATE_SAMPLES)
+
+    def boundary_measure(self) -> float:
+        return self.boundary_estimate[0]
+
+    @cached_property
+    def boundary_estimate(self) -> tuple[float, float]:
+        """The boundary's measure and its standard error: Σ leaf measure × fraction kept."""
+        rng = np.random.default_rng(ESTIMATE_SEED)
+        total = variance = 0.0
+        n = ESTIMATE_SAMPLES // max(len(self.leaves), 1)
+        for i, leaf in enumerate(self.leaves):
+            f = len(self._keep(i, *leaf.sample_boundary(n, rng))[0]) / n
+            m = leaf.boundary_measure()
+            total += m * f
+            variance += m * m * f * (1 - f) / n
+        return total, math.sqrt(variance)
+
+    def _keep(self, i: int, points: np.ndarray, normals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Of points on leaf ``i`` with its normals: those on the composite boundary, outward normals."""
+        step = OFFSET * self.diameter * normals
+        behind, ahead = self.signed(points - step) < 0, self.signed(points + step) < 0
+        keep = behind != ahead
+        for earlier in self.leaves[:i]:
+            keep &= np.abs(earlier.signed(points)) > ON_SURFACE * self.diameter
+        return points[keep], np.where(behind[keep, None], normals[keep], -normals[keep])
+
+    def sample_interior(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        return _reject(self, n, rng)
+
+    def sample_boundary(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        measures = np.array([leaf.boundary_measure() for leaf in self.leaves])
+        points, normals, have = [], [], 0
+        for _ in range(1000):
+            if have >= n:
+                break
+            batch = 2 * (n - have) + 64
+            which = rng.choice(len(self.leaves), size=batch, p=measures / measures.sum())
+            for i, leaf in enumerate(self.leaves):
+                count = int(np.sum(which == i))
+                if count:
+                    p, q = self._keep(i, *leaf.sample_boundary(count, rng))
+                    points.append(p)
+                    normals.append(q)
+                    have += len(p)
+        else:
+            raise GeometryError("the domain has (almost) no boundary")
+        order = rng.permutation(have)[:n]  # leaves were drawn in turn: mix them
+        return np.vstack(points)[order], np.vstack(normals)[order]
+
+
+Geometry = BoxGeometry | BallGeometry | PolygonGeometry | HalfspaceGeometry | CSGGeometry
+
+
+def contains(geometry: Geometry, X: np.ndarray, tol: float = 1e-12) -> np.ndarray:
+    """Whether each point lies in the closed domain (within ``tol`` × its diameter)."""
+    lo, hi = geometry.bounds
+    return geometry.signed(X) <= tol * max(float(np.linalg.norm(hi - lo)), 1.0)
+
+
+def _reject(geometry, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` uniform points of the domain by rejection from its bounding box."""
+    lo, hi = geometry.bounds
+    parts, have = [], 0
+    for _ in range(10_000):
+        if have >= n:
+            break
+        X = lo + (hi - lo) * rng.random((2 * (n - have) + 64, len(lo)))
+        parts.append(X[geometry.signed(X) < 0])
+        have += len(parts[-1])
+    else:
+        raise GeometryError("the domain has (almost) no interior")
+    return np.vstack(parts)[:n]
+
+
+def _leaves(g) -> list:
+    return [leaf for o in g.operands for leaf in _leaves(o)] if isinstance(g, CSGGeometry) else [g]
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
     return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
+def polygon_geometry(vertices) -> PolygonGeometry:
+    """The polygon with its vertices in counter-clockwise order."""
+    v = np.asarray(vertices, dtype=float)
+    x, y = v.T
+    if np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y) < 0:
+        v = v[::-1].copy()
+    return PolygonGeometry(v)
+
+
 def geometry_of(domain: Domain) -> Geometry:
-    """The sampler of a contract domain (`pdec.contract.BoxDomain` or `BallDomain`)."""
+    """The sampler of a contract domain."""
     if isinstance(domain, BallDomain):
         return BallGeometry(np.asarray(domain.center, dtype=float), float(domain.radius))
-    return BoxGeometry(np.asarray(domain.lo, dtype=float), np.asarray(domain.hi, dtype=float))
+    if isinstance(domain, BoxDomain):
+        return BoxGeometry(np.asarray(domain.lo, dtype=float), np.asarray(domain.hi, dtype=float))
+    if isinstance(domain, PolygonDomain):
+        return polygon_geometry(domain.vertices)
+    if isinstance(domain, HalfspaceDomain):
+        normal = np.asarray(domain.normal, dtype=float)
+        scale = float(np.linalg.norm(normal))
+        return HalfspaceGeometry(normal / scale, float(domain.offset) / scale)
+    if isinstance(domain, CSGDomain):
+        return CSGGeometry(domain.op, tuple(geometry_of(o) for o in domain.operands))
+    raise TypeError(f"not a domain: {domain!r}")

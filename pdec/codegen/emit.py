@@ -21,7 +21,7 @@ import math
 import sympy
 
 from .. import __version__
-from ..contract import BallDomain
+
 from ..errors import PdecError
 from ..lang.numeric import evaluate
 from ..lang.nodes import NormalDerivative
@@ -37,10 +37,19 @@ from .printer import to_torch
 
 MAX_ACTIVATION_ORDER = 4
 RUNTIME_IMPORTS = (
-    "from pdec.contract import BallDomain, BoxDomain, Data, OutputSettings, Points, ProblemDef, Support, Term, TrainingSettings",
+    "from pdec.contract import BallDomain, BoxDomain, CSGDomain, Data, HalfspaceDomain, OutputSettings, Points, PolygonDomain, ProblemDef, Support, Term, TrainingSettings",
     "from pdec.taylor import Laplacian, Partial, plan_streams",
 )
 """What an emitted module imports from pdec; standalone scripts inline these modules instead."""
+
+
+def _domain_literal(domain) -> str:
+    """The constructor call of a contract domain, operands nested (`pdec.contract`)."""
+    args = []
+    for f in dataclasses.fields(domain):
+        value = getattr(domain, f.name)
+        args.append("(" + "".join(_domain_literal(o) + ", " for o in value) + ")" if f.name == "operands" else _literal(value))
+    return f"{type(domain).__name__}({', '.join(args)})"
 
 
 def _literal(value) -> str:
@@ -301,10 +310,7 @@ class _Emitter:
         exact = {u: self._defined(self.exact(u, expr), out) for u, expr in problem.exact.items()}
         solution, needs = self.solution(out)
         embed = self._defined(self.embed(), out) if problem.embedding else None
-        if isinstance(problem.domain, BallDomain):
-            domain = f"BallDomain({_literal(problem.domain.center)}, {problem.domain.radius!r})"
-        else:
-            domain = f"BoxDomain({_literal(problem.domain.lo)}, {_literal(problem.domain.hi)})"
+        domain = _domain_literal(problem.domain)
         parameters = {p.name: float(p.initial) for p in problem.learnable}
         truth = {p.name: float(p.true) for p in problem.learnable if p.true is not None}
         reference = str(problem.reference) if problem.reference else None

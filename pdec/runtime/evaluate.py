@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from pdec.contract import BallDomain, OutputSettings, ProblemDef
-from pdec.geometry import geometry_of
+from pdec.contract import OutputSettings, ProblemDef
+from pdec.geometry import BoxGeometry, contains, geometry_of
 from pdec.points import read_reference
 
 MAX_GRID_POINTS = 60_000
@@ -28,10 +28,13 @@ class Evaluator:
         self.variables = list(definition.variables)
         self.unknowns = list(definition.unknowns)
         self.grid_axes: list[np.ndarray] | None = None
-        self.inside: np.ndarray | None = None
         self.truth: dict[str, np.ndarray] = {}
         if definition.reference:
             X, self.truth, self.grid_axes = read_reference(definition.reference, self.variables, self.unknowns)
+            geometry = geometry_of(definition.domain)
+            if not isinstance(geometry, BoxGeometry):  # points outside the domain (NaN in the file) are not its
+                inside = contains(geometry, X[:, : geometry.dim], 1e-9)
+                X, self.truth = X[inside], {u: v[inside] for u, v in self.truth.items()}
         else:
             X = self._points()
             if definition.exact:
@@ -47,7 +50,7 @@ class Evaluator:
     def _points(self) -> np.ndarray:
         definition = self.definition
         geometry = geometry_of(definition.domain)
-        bounds = [(lo, hi) for lo, hi in zip(*definition.domain.bounding_box)]
+        bounds = [(float(lo), float(hi)) for lo, hi in zip(*geometry.bounds)]
         if definition.time_interval:
             bounds.append(tuple(definition.time_interval))
         d = len(bounds)
@@ -55,12 +58,9 @@ class Evaluator:
         if d <= 3 and per_axis >= 2:
             self.grid_axes = [np.linspace(lo, hi, per_axis) for lo, hi in bounds]
             grid = np.stack(np.meshgrid(*self.grid_axes, indexing="ij"), axis=-1).reshape(-1, d)
-            if isinstance(definition.domain, BallDomain):
-                center = np.asarray(definition.domain.center)
-                space = grid[:, : len(center)]
-                self.inside = np.linalg.norm(space - center, axis=1) <= definition.domain.radius * (1 + 1e-12)
-                return grid[self.inside]
-            return grid
+            if isinstance(geometry, BoxGeometry):
+                return grid
+            return grid[contains(geometry, grid[:, : geometry.dim])]  # the grid masked to the domain
         rng = np.random.default_rng(EVAL_SEED)
         n = self.output.eval_points
         space = geometry.sample_interior(n, rng)

@@ -8,7 +8,6 @@ are sampled by rejection.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -103,29 +102,39 @@ class Sampler:
 
     # -- point sets --------------------------------------------------------
     def interior(self, n: int) -> Batch:
-        if self._sobol is not None and isinstance(self.geometry, BoxGeometry):
-            u = self._sobol.draw(n).to(torch.float64).numpy()
-            lo = np.concatenate([self.geometry.lo, [self.time[0]] if self.time else []])
-            hi = np.concatenate([self.geometry.hi, [self.time[1]] if self.time else []])
-            return Batch(self._tensor(lo + (hi - lo) * u))
+        if self._sobol is not None:
+            return Batch(self._tensor(self._sobol_interior(n)))
         space = self.geometry.sample_interior(n, self.rng)
         X = np.hstack([space, self._times(n)]) if self.time else space
         return Batch(self._tensor(X))
+
+    def _sobol_interior(self, n: int) -> np.ndarray:
+        """Scrambled Sobol points of the bounding box (and time interval); for other shapes than a
+        box, those inside, in order (a Sobol sequence thinned by a fixed set stays low-discrepancy)."""
+        lo, hi = self.geometry.bounds
+        lo = np.concatenate([lo, [self.time[0]] if self.time else []])
+        hi = np.concatenate([hi, [self.time[1]] if self.time else []])
+        if isinstance(self.geometry, BoxGeometry):
+            return lo + (hi - lo) * self._sobol.draw(n).to(torch.float64).numpy()
+        parts, have = [], 0
+        d = self.geometry.dim
+        for _ in range(MAX_REJECTION_ROUNDS):
+            if have >= n:
+                break
+            X = lo + (hi - lo) * self._sobol.draw(2 * (n - have) + 64).to(torch.float64).numpy()
+            parts.append(X[self.geometry.signed(X[:, :d]) < 0])
+            have += len(parts[-1])
+        else:
+            raise PdecError("the domain is too small a part of its bounding box to sample")
+        return np.vstack(parts)[:n]
 
     def _support_measure(self, region: str, axis) -> float:
         g = self.geometry
         if region == "point":  # points share a condition's points equally (selectors never mix them with faces)
             return 1.0
         if region == "initial":
-            if isinstance(g, BoxGeometry):
-                return float(np.prod(g.hi - g.lo))
-            return float(np.pi ** (g.dim / 2) / math.gamma(g.dim / 2 + 1) * g.radius**g.dim)
-        if region == "face":
-            measure = float(g.face_measures()[axis])
-        elif isinstance(g, BoxGeometry):
-            measure = float(2 * g.face_measures().sum())
-        else:
-            measure = float(2 * np.pi ** (g.dim / 2) / math.gamma(g.dim / 2) * g.radius ** (g.dim - 1))
+            return float(g.volume())
+        measure = float(g.face_measures()[axis]) if region == "face" else float(g.boundary_measure())
         if self.time:
             measure *= self.time[1] - self.time[0]
         return measure
@@ -154,11 +163,15 @@ class Sampler:
         xs, ns = [], []
         for support, count in zip(supports, counts):
             keep = support.keep
-            got_x, got_n, have = [], [], 0
+            got_x, got_n, have, drawn = [], [], 0, 0
             for _ in range(MAX_REJECTION_ROUNDS):
                 if have >= count:
                     break
-                X, N = self._draw_support(support.region, support.axis, support.side, max(2 * (count - have), 16), support.point)
+                # twice what is left, then enough at the acceptance rate so far (a small part of the boundary)
+                rate = max(have / drawn, 1e-3) if drawn else 0.5
+                batch = max(2 * (count - have), 16) if not drawn else min(int(1.2 * (count - have) / rate) + 16, 10**6)
+                X, N = self._draw_support(support.region, support.axis, support.side, batch, support.point)
+                drawn += batch
                 if keep is not None:
                     mask = keep(torch.as_tensor(X)).numpy()
                     X, N = X[mask], N[mask]

@@ -20,8 +20,6 @@ from ..lang.parse import parse_expr
 from ..lang.scope import Scope, symbol
 from . import schema
 from .schema import (
-    Ball,
-    Box,
     Condition,
     Constant,
     Equation,
@@ -36,7 +34,8 @@ from .schema import (
     TrainingSettings,
 )
 from .overrides import apply_override
-from .values import ValueReader, _article
+from .domain import DomainReader
+from .values import _article
 from .yamlnodes import MAX_SPEC_BYTES, YMap, YNode, YScalar, parse_yaml
 
 TOP_KEYS = (
@@ -45,7 +44,6 @@ TOP_KEYS = (
 )  # fmt: skip
 CONSTANT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,31}")
 RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-MAX_DIM = 10_000
 MAX_POINTS = 10_000_000
 
 
@@ -111,11 +109,7 @@ _TRAINING_CHOICES = {
 """`training` keys whose value is one of a fixed set of names."""
 
 
-_LONG_FORM_KEYS = {"variables": "box", "bounds": "box", "center": "ball", "radius": "ball", "dim": "cube", "variable": "cube", "range": "cube"}  # fmt: skip
-"""Keys of the `domain` forms with a `shape:`, each with the shape it belongs to."""
-
-
-class _Reader(ValueReader):
+class _Reader(DomainReader):
     """One reader method per spec section."""
 
     def spec(self, root: YNode, default_name: str) -> Spec:
@@ -160,62 +154,6 @@ class _Reader(ValueReader):
             result.append(Constant(key, text, node.key_locs[key], self.constant_values[key]))
         return tuple(result)
 
-    def domain(self, node: YNode) -> Box | Ball:
-        if isinstance(node, YMap) and "shape" in node.entries:
-            shape = self.choice(node.entries["shape"], "domain.shape", ("box", "ball", "cube"))
-            if shape == "ball":
-                return self.ball(node)
-            if shape == "cube":
-                return self.cube(node)
-            node = self.mapping(node, "domain", ("shape", "variables", "bounds"), required=("variables", "bounds"))
-            names = [self.name(v, "variable") for v in self.sequence(node.entries["variables"], "domain.variables")]
-            bounds = self.sequence(node.entries["bounds"], "domain.bounds")
-            if len(bounds) != len(names):
-                raise SpecError(f"`domain.bounds` needs one interval per variable ({len(names)})", node.entries["bounds"].loc)
-            self._unique(names, "variable", node.loc)
-            return Box(tuple(names), tuple(self.interval(b, "domain.bounds") for b in bounds), loc=node.loc)
-        if not isinstance(node, YMap) or not node.entries:
-            raise SpecError("`domain` must map each spatial variable to an interval, e.g. `x: [0, 1]`", node.loc)
-        names, bounds = [], []
-        for key, value in node.entries.items():
-            if key in _LONG_FORM_KEYS:  # without `shape:` each key is a variable: `radius` would become one
-                shape = _LONG_FORM_KEYS[key]
-                raise SpecError(
-                    f"`{key}` belongs to `shape: {shape}`; without `shape:` every key of `domain` is a variable "
-                    "with its interval (`x: [0, 1]`)",
-                    node.key_locs[key],
-                )
-            self.check_name(key, "variable", node.key_locs[key])
-            names.append(key)
-            bounds.append(self.interval(value, f"domain.{key}"))
-        return Box(tuple(names), tuple(bounds), loc=node.loc)
-
-    def ball(self, node: YMap) -> Ball:
-        node = self.mapping(node, "domain", ("shape", "variables", "center", "radius"), required=("variables",))
-        e = node.entries
-        names = [self.name(v, "variable") for v in self.sequence(e["variables"], "domain.variables")]
-        self._unique(names, "variable", node.loc)
-        center = (
-            tuple(self.number(c, "domain.center") for c in self.sequence(e["center"], "domain.center"))
-            if "center" in e
-            else (0.0,) * len(names)
-        )
-        if len(center) != len(names):
-            raise SpecError(f"`domain.center` needs {len(names)} coordinates", e["center"].loc)
-        radius = self.number(e["radius"], "domain.radius") if "radius" in e else 1.0
-        if radius <= 0:
-            raise SpecError(f"`domain.radius` must be positive, got {radius:g}", e["radius"].loc)
-        return Ball(tuple(names), center, radius, loc=node.loc)
-
-    def cube(self, node: YMap) -> Box:
-        node = self.mapping(node, "domain", ("shape", "dim", "variable", "range"), required=("dim",))
-        e = node.entries
-        dim = self.integer(e["dim"], "domain.dim", 1, MAX_DIM)
-        base = self.name(e["variable"], "variable") if "variable" in e else "x"
-        lo, hi = self.interval(e["range"], "domain.range") if "range" in e else (0.0, 1.0)
-        names = tuple(f"{base}{i}" for i in range(1, dim + 1))
-        return Box(names, ((lo, hi),) * dim, indexed=base, loc=node.loc)
-
     def time(self, node: YNode) -> TimeInterval:
         if not isinstance(node, YMap) or len(node.entries) != 1:
             raise SpecError("`time` must name one variable with its interval, e.g. `t: [0, 1]`", node.loc)
@@ -256,7 +194,7 @@ class _Reader(ValueReader):
             ("constant", [(c.name, c.loc) for c in constants]),
             ("parameter", [(p.name, p.loc) for p in parameters]),
         ]
-        if isinstance(domain, Box) and domain.indexed:
+        if getattr(domain, "indexed", None):
             groups.append(("indexed variable", [(domain.indexed, domain.loc)]))
         for kind, names in groups:
             for n, loc in names:
@@ -426,11 +364,6 @@ class _Reader(ValueReader):
             else:
                 values[key] = self.integer(value, f"output.{key}", 2 if key == "grid" else 1, 10_000_000)
         return OutputSettings(**values)
-
-    @staticmethod
-    def _unique(names: list[str], kind: str, loc: Loc) -> None:
-        for n in (n for i, n in enumerate(names) if n in names[:i]):
-            raise SpecError(f"{kind} `{n}` is given twice", loc)
 
 
 def _substitute(expr, values: dict):

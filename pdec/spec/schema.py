@@ -66,7 +66,49 @@ class Ball:
     shape = "ball"
 
 
-Domain = Box | Ball
+@dataclass(frozen=True)
+class Polygon:
+    """A simple polygon in the plane of ``variables`` (two), vertices in either orientation."""
+
+    variables: tuple[str, ...]
+    vertices: tuple[tuple[float, float], ...]
+    loc: Loc | None = None
+
+    shape = "polygon"
+
+
+@dataclass(frozen=True)
+class Halfspace:
+    """``{x : normal·x ≤ offset}``; only as an operand of a bounded composite."""
+
+    variables: tuple[str, ...]
+    normal: tuple[float, ...]
+    offset: float
+    loc: Loc | None = None
+
+    shape = "halfspace"
+
+
+@dataclass(frozen=True)
+class Composite:
+    """``union``, ``intersection`` or ``difference`` (the first operand minus the rest).
+
+    Its variables are its first operand's; every operand has the same set."""
+
+    shape: str
+    operands: tuple["Domain", ...]
+    loc: Loc | None = None
+
+    @property
+    def variables(self) -> tuple[str, ...]:
+        return self.operands[0].variables
+
+    @property
+    def indexed(self) -> str | None:
+        return getattr(self.operands[0], "indexed", None)
+
+
+Domain = Box | Ball | Polygon | Halfspace | Composite
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,10 @@ from pathlib import Path
 import numpy as np
 import sympy
 
-from ..contract import BallDomain, BoxDomain, Domain, OutputSettings, TrainingSettings
+from ..contract import Domain, OutputSettings, TrainingSettings
 from ..errors import Loc, SpecError, SpecWarning
-from ..geometry import BoxGeometry, Geometry, geometry_of
+from ..geometry import BoxGeometry, Geometry, contains, geometry_of
+from .domain import checked_domain
 from ..lang.nodes import Laplacian, NormalDerivative, expand_laplacians, unknown_atoms, unknown_function
 from ..lang.numeric import constant_value, evaluate
 from ..lang.parse import parse_equation, parse_expr, parse_selector
@@ -127,7 +128,7 @@ def build_problem(spec: Spec, check_exact: bool = True) -> SymbolicProblem:
     hidden = {**base, "parameters": (), "excluded": base["parameters"]}
     where_scope = Scope(**hidden, allow_unknowns=False, context="a selector")
     exact_scope = Scope(**hidden, allow_unknowns=False, context="`exact`")
-    domain = domain_of(spec.domain)
+    domain = checked_domain(spec.domain)
     geometry = geometry_of(domain)
 
     terms = [_equation(eq.name, eq.text, eq.weight, eq_scope) for eq in spec.equations]
@@ -173,13 +174,6 @@ def _constants(spec: Spec) -> dict[str, sympy.Expr]:
     return {c.name: c.expr for c in spec.constants}
 
 
-def domain_of(domain) -> Domain:
-    """The contract's domain for a spec's `Box` or `Ball`."""
-    if domain.shape == "ball":
-        return BallDomain(tuple(float(c) for c in domain.center), float(domain.radius))
-    return BoxDomain(tuple(float(b[0]) for b in domain.bounds), tuple(float(b[1]) for b in domain.bounds))
-
-
 def _equation(name: str, text: Text, weight: float, scope: Scope) -> Term:
     lhs, rhs = parse_equation(text.text, scope, text.loc)
     residual = lhs - rhs
@@ -190,7 +184,7 @@ def _equation(name: str, text: Text, weight: float, scope: Scope) -> Term:
 
 def _condition(c: Condition, spec: Spec, scope: Scope, where: Scope, geometry: Geometry, constants) -> Term:
     if c.kind == "periodic":
-        if c.periodic not in spec.spatial or spec.domain.shape == "ball":
+        if c.periodic not in spec.spatial or spec.domain.shape not in ("box", "cube"):
             raise SpecError(f"`periodic: {c.periodic}` needs a spatial variable of a box domain", c.loc)
         text = f"periodic in {c.periodic}"
         return Term(c.name, "periodic", None, c.weight, c.loc, text, periodic=c.periodic, points=c.points, hard=c.hard)
@@ -310,11 +304,7 @@ def _point(relations, spec: Spec, geometry: Geometry, constants) -> Support | No
     if len(fixed) < len(spec.spatial) or any(_fixes(r, spec.time.name if spec.time else None, constants) for r in relations):
         return None
     point = np.array([fixed[v][1] for v in spec.spatial])
-    if isinstance(geometry, BoxGeometry):
-        inside = np.all(point >= geometry.lo - 1e-12) and np.all(point <= geometry.hi + 1e-12)
-    else:
-        inside = np.linalg.norm(point - geometry.center) <= geometry.radius * (1 + 1e-12)
-    if not inside:
+    if not contains(geometry, point[None])[0]:
         raise SpecError(f"the point ({', '.join(f'{v:g}' for v in point)}) lies outside the domain", fixed[spec.spatial[0]][0].loc)
     used = {id(r) for r, _ in fixed.values()}
     return Support("point", relations=tuple(r for r in relations if id(r) not in used), point=tuple(float(v) for v in point))

@@ -5,7 +5,7 @@ Regenerate it with pdec from the spec instead. The runtime reads `PROBLEM` alone
 
 import torch
 
-from pdec.contract import BallDomain, BoxDomain, Data, OutputSettings, Points, ProblemDef, Support, Term, TrainingSettings
+from pdec.contract import BallDomain, BoxDomain, CSGDomain, Data, HalfspaceDomain, OutputSettings, Points, PolygonDomain, ProblemDef, Support, Term, TrainingSettings
 from pdec.taylor import Laplacian, Partial, plan_streams
 
 
