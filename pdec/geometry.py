@@ -344,9 +344,27 @@ Geometry = BoxGeometry | BallGeometry | PolygonGeometry | HalfspaceGeometry | CS
 
 
 def contains(geometry: Geometry, X: np.ndarray, tol: float = 1e-12) -> np.ndarray:
-    """Whether each point lies in the closed domain (within ``tol`` × its diameter)."""
+    """Whether each point lies in the closed domain (within ``tol`` × its diameter).
+
+    A composite's signed function is zero also where operands touch outside the domain (the
+    edge two boxes share beside a removed quadrant); so a point on its zero set counts only when
+    some point a step away (along an axis or a diagonal, up to 3 dimensions) is strictly inside:
+    the closure of the interior."""
     lo, hi = geometry.bounds
-    return geometry.signed(X) <= tol * max(float(np.linalg.norm(hi - lo)), 1.0)
+    scale = max(float(np.linalg.norm(hi - lo)), 1.0)
+    s = geometry.signed(X)
+    inside = s <= tol * scale
+    if not isinstance(geometry, CSGGeometry):
+        return inside
+    edge = np.flatnonzero(inside & (s > -tol * scale))
+    if len(edge):
+        d = X.shape[1]
+        steps = np.array(np.meshgrid(*[[-1, 0, 1]] * d, indexing="ij")).reshape(d, -1).T if d <= 3 else np.vstack([np.eye(d), -np.eye(d)])
+        steps = steps[np.any(steps != 0, axis=1)] * (1e3 * max(tol, 1e-12) * scale)
+        near = X[edge][:, None, :] + steps[None]
+        interior = geometry.signed(near.reshape(-1, d)).reshape(len(edge), -1) < 0
+        inside[edge] = interior.any(axis=1)
+    return inside
 
 
 def _reject(geometry, n: int, rng: np.random.Generator) -> np.ndarray:

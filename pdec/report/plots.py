@@ -87,6 +87,21 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
+def _triangulation(x: np.ndarray, y: np.ndarray, data: dict):
+    """The Delaunay triangles of the points, less those whose centre lies outside the domain
+    (a hole, the removed quadrant of an L) when the run saved its outline."""
+    from matplotlib.tri import Triangulation
+
+    mesh = Triangulation(x, y)
+    if "outline_signed" in data:
+        gx, gy, signed = data["outline_x"], data["outline_y"], data["outline_signed"]
+        cx, cy = x[mesh.triangles].mean(axis=1), y[mesh.triangles].mean(axis=1)
+        i = np.clip(np.rint((cx - gx[0]) / (gx[-1] - gx[0]) * (len(gx) - 1)).astype(int), 0, len(gx) - 1)
+        j = np.clip(np.rint((cy - gy[0]) / (gy[-1] - gy[0]) * (len(gy) - 1)).astype(int), 0, len(gy) - 1)
+        mesh.set_mask(signed[i, j] > 0)
+    return mesh
+
+
 def _plot_solution(plt, path: Path, run_dir: Path) -> list[Path]:
     with np.load(path) as npz:
         data = {k: npz[k] for k in npz.files}
@@ -129,8 +144,11 @@ def _plot_solution(plt, path: Path, run_dir: Path) -> list[Path]:
                     levels = np.linspace(shared.min(), shared.max(), 51)
                 finite = keep & np.isfinite(values)  # an exact such as sin(x)/x is NaN on part of the boundary: left blank
                 if finite.sum() >= 3:
-                    sc = ax.tricontourf(X[finite, 0], X[finite, 1], values[finite], levels=levels, cmap="viridis", extend="both")
+                    mesh = _triangulation(X[finite, 0], X[finite, 1], data)
+                    sc = ax.tricontourf(mesh, values[finite], levels=levels, cmap="viridis", extend="both")
                     fig.colorbar(sc, ax=ax)
+                if "outline_signed" in data:
+                    ax.contour(data["outline_x"], data["outline_y"], data["outline_signed"].T, levels=[0], colors="k", linewidths=0.8)
                 ax.set_xlabel(variables[0])
                 ax.set_ylabel(variables[1])
                 ax.set_title(f"{u}: {title}")

@@ -17,6 +17,7 @@ from pdec.points import read_reference
 
 MAX_GRID_POINTS = 60_000
 EVAL_SEED = 12345
+OUTLINE_GRID = 301
 
 
 class Evaluator:
@@ -68,6 +69,18 @@ class Evaluator:
             t0, t1 = definition.time_interval
             space = np.hstack([space, t0 + (t1 - t0) * rng.random((n, 1))])
         return space
+
+    def outline(self) -> dict[str, np.ndarray]:
+        """For plots of a plane domain other than a box: its signed function on a grid over its
+        bounding box (``outline_x``, ``outline_y``, ``outline_signed``; the outline is the zero
+        level, the domain where it is negative); nothing for other domains."""
+        geometry = geometry_of(self.definition.domain)
+        if geometry.dim != 2 or isinstance(geometry, BoxGeometry):
+            return {}
+        lo, hi = geometry.bounds
+        x, y = (np.linspace(a, b, OUTLINE_GRID) for a, b in zip(lo, hi))
+        grid = np.stack(np.meshgrid(x, y, indexing="ij"), axis=-1).reshape(-1, 2)
+        return {"outline_x": x, "outline_y": y, "outline_signed": geometry.signed(grid).reshape(len(x), len(y))}
 
     @torch.no_grad()
     def predict(self, solution, batch: int = 65536) -> np.ndarray:

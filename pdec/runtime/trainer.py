@@ -380,6 +380,7 @@ class Trainer:
         arrays["unknowns"] = np.array(self.problem.unknowns)
         for u, values in self.evaluator.truth.items():
             arrays[f"exact_{u}"] = values
+        arrays.update(self.evaluator.outline())
         self.run_dir.save_npz("solution.npz", **arrays)
         self.run_dir.write_json("summary.json", summary)
         self.reporter.finish(summary)
