@@ -2,10 +2,33 @@
 
 from __future__ import annotations
 
-from .contract import BallDomain
+import numpy as np
+
+from .contract import BallDomain, BoxDomain, CSGDomain, HalfspaceDomain, PolygonDomain
+from .geometry import geometry_of
 from .lang.printer import to_text
 from .plan.graph import OperatorGraph
+from .lang.scope import symbol
 from .symbolic.problem import SymbolicProblem
+from .symbolic.support import holds
+
+PART_SAMPLES = 20_000
+
+
+def _shape(d, spatial) -> str:
+    """One line for a primitive; a composite's operands on the lines below, indented."""
+    if isinstance(d, BallDomain):
+        return f"ball center ({', '.join(f'{c:g}' for c in d.center)}), radius {d.radius:g}"
+    if isinstance(d, BoxDomain):
+        return "box " + " × ".join(f"{v} ∈ [{lo:g}, {hi:g}]" for v, lo, hi in zip(spatial, d.lo, d.hi))
+    if isinstance(d, PolygonDomain):
+        return "polygon " + " ".join(f"({x:g}, {y:g})" for x, y in d.vertices)
+    if isinstance(d, HalfspaceDomain):
+        return "halfspace " + " + ".join(f"{c:g}·{v}" for c, v in zip(d.normal, spatial)) + f" ≤ {d.offset:g}"
+    lines = [d.op + (" (the first minus the rest)" if d.op == "difference" else "")]
+    for o in d.operands:
+        lines += ["  " + line for line in _shape(o, spatial).split("\n")]
+    return "\n".join(lines)
 
 
 def _domain(problem: SymbolicProblem) -> str:
@@ -13,14 +36,37 @@ def _domain(problem: SymbolicProblem) -> str:
     if isinstance(d, BallDomain):
         center = ", ".join(f"{c:g}" for c in d.center)
         text = f"ball in ({', '.join(spatial)}), center ({center}), radius {d.radius:g}"
-    elif problem.indexed:
+    elif isinstance(d, BoxDomain) and problem.indexed:
         text = f"cube [{d.lo[0]:g}, {d.hi[0]:g}]^{len(spatial)} in {problem.indexed}1 … {problem.indexed}{len(spatial)}"
-    else:
+    elif isinstance(d, BoxDomain):
         text = " × ".join(f"{v} ∈ [{lo:g}, {hi:g}]" for v, lo, hi in zip(spatial, d.lo, d.hi))
+    else:
+        g = geometry_of(d)
+        exact = isinstance(d, PolygonDomain)
+        (volume, dv) = (g.volume(), 0.0) if exact else g.volume_estimate
+        (area, da) = (g.boundary_measure(), 0.0) if exact else g.boundary_estimate
+        text = f"in ({', '.join(spatial)}): " + _shape(d, spatial).replace("\n", "\n" + " " * 13)
+        text += f"\n             measure {volume:.4g}, boundary {area:.4g}" if exact else (
+            f"\n             measure {volume:.4g} ± {dv:.1g}, boundary {area:.4g} ± {da:.1g} (Monte Carlo)"
+        )
     if problem.time:
         t0, t1 = problem.time_interval
         text += f", {problem.time} ∈ [{t0:g}, {t1:g}]"
     return text
+
+
+def _part_measure(support, problem: SymbolicProblem) -> str:
+    """A boundary part of a composite: its measure, from the share of boundary points it keeps."""
+    g = geometry_of(problem.domain)
+    X = g.sample_boundary(PART_SAMPLES, np.random.default_rng(0))[0]
+    env = {symbol(v): X[:, i] for i, v in enumerate(problem.spatial)}
+    keep = np.ones(len(X), bool)
+    for r in support.relations:
+        if r.lhs.free_symbols | r.rhs.free_symbols <= set(env) | {symbol(k) for k in problem.constants}:
+            keep &= holds(r, env, len(X), problem.constants)
+    f = keep.mean()
+    total, error = (g.boundary_measure(), 0.0) if isinstance(problem.domain, PolygonDomain) else g.boundary_estimate
+    return f" (measure {total * f:.3g} ± {total * np.sqrt(f * (1 - f) / len(X)) + error:.1g})"
 
 
 def describe(problem: SymbolicProblem, graph: OperatorGraph) -> str:
@@ -80,5 +126,8 @@ def _supports_text(term, problem: SymbolicProblem) -> str:
             base = "the point (" + ", ".join(f"{v} = {c:g}" for v, c in zip(problem.spatial, s.point)) + ")"
         else:
             base = "boundary"
-        spec_text.append(base + (f" where {relations}" if relations else ""))
+        base += f" where {relations}" if relations else ""
+        if s.region == "boundary" and isinstance(problem.domain, CSGDomain | PolygonDomain):
+            base += _part_measure(s, problem)
+        spec_text.append(base)
     return " or ".join(spec_text)

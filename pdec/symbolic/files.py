@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..geometry import contains
+
 from ..errors import PdecError, SpecError, SpecWarning
 from ..points import read_points, read_reference, table_columns
 from ..spec.schema import Condition, Reference, Spec
@@ -45,16 +47,18 @@ def data_columns(c: Condition, spec: Spec) -> tuple[tuple[str, str], ...]:
     return tuple(resolved)
 
 
-def check_reference(reference: Reference, spec: Spec) -> list[SpecWarning]:
-    """Read the reference file as the run will; a warning naming the first point where a value is
-    not finite (those points are left out of the error metrics and plots)."""
+def check_reference(reference: Reference, spec: Spec, geometry) -> list[SpecWarning]:
+    """Read the reference file as the run will; a warning naming the first point of the domain
+    where a value is not finite (those points are left out of the error metrics and plots; points
+    outside a domain that is not a box are dropped without a word, as NaN is how files mark them)."""
     try:
         X, truth, _ = read_reference(reference.path, spec.variables, spec.unknowns)
     except PdecError as exc:
         raise SpecError(f"reference: {exc}", reference.loc) from None
     warnings = []
+    inside = contains(geometry, X[:, : geometry.dim], 1e-9)
     for u, values in truth.items():
-        bad = ~np.isfinite(values)
+        bad = ~np.isfinite(values) & inside
         if bad.any():
             i = int(np.argmax(bad))
             at = ", ".join(f"{v}={X[i, j]:.3g}" for j, v in enumerate(spec.variables))

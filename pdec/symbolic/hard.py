@@ -38,7 +38,7 @@ from itertools import combinations
 import numpy as np
 import sympy
 
-from ..contract import BallDomain
+from ..contract import BallDomain, BoxDomain
 from ..errors import Loc, SpecError
 from ..geometry import geometry_of
 from ..lang.nodes import (
@@ -53,9 +53,12 @@ from ..lang.nodes import (
 from ..lang.numeric import evaluate
 from ..lang.printer import to_text
 from ..lang.scope import symbol
+from .distance import DistanceError, check_positive, constrained_distance
 from .problem import Support, SymbolicProblem, Term, sample_support
+from .support import holds
 
 CHECK_POINTS = 256
+PART_POINTS = 1024
 TOLERANCE = 1e-8
 
 
@@ -140,14 +143,20 @@ def pieces_of(term: Term, problem: SymbolicProblem) -> list[Piece]:
         names = ", ".join(sorted(str(s) for s in learnable))
         raise SpecError(f"exact data cannot depend on the learnable parameter {names}", term.loc)
     pieces = []
+    composite = not isinstance(problem.domain, (BoxDomain, BallDomain))
     for s in term.supports:
         if s.region == "point":
             raise SpecError("a condition at a point cannot be made exact: drop `hard: true` (it stays in the loss)", term.loc)
-        if s.relations:
+        if s.relations and not composite:
             raise SpecError(
                 "`hard: true` needs a whole face, the whole boundary or the initial slice; `and` restricts it to a part",
                 term.loc,
             )
+        if composite and s.region == "boundary":
+            if any(time in r.lhs.free_symbols | r.rhs.free_symbols for r in s.relations):
+                raise SpecError("`hard: true` holds at all times; this selector restricts the time", term.loc)
+            pieces.append(Piece(term.name, unknown.func.__name__, order, data, ("part", s), term.loc))
+            continue
         where = ("face", s.axis, s.side) if s.region == "face" else (s.region,)
         pieces.append(Piece(term.name, unknown.func.__name__, order, data, where, term.loc))
     return pieces
@@ -175,6 +184,9 @@ def _form(pieces: list[Piece], problem: SymbolicProblem) -> tuple[sympy.Expr, sy
         projectors.append(_Projector(whole.data, None, _boundary_distance(problem)))
     for axis in sorted({a for a, _ in faces}):
         projectors.append(_face_projector(axis, {side: faces[(axis, side)] for a, side in faces if a == axis}, problem))
+    parts = [p for p in pieces if p.where[0] == "part"]
+    if parts:
+        projectors.append(_part_projector(parts, problem))
     if initial:
         projectors.append(_time_projector(initial, rate, problem))
     phi = sympy.Mul(*(p.phi for p in projectors))
@@ -210,6 +222,37 @@ def _unit(problem: SymbolicProblem, axis: int) -> sympy.Expr:
     """``s = (x − lo)/(hi − lo)``, 0 on the low face and 1 on the high one."""
     lo, hi = problem.domain.lo[axis], problem.domain.hi[axis]
     return (symbol(problem.spatial[axis]) - _number(lo)) / _number(hi - lo)
+
+
+def _part_projector(parts: list[Piece], problem: SymbolicProblem) -> _Projector:
+    """Parts of a composite domain's boundary (`pdec.symbolic.distance`): data only, like the
+    whole boundary of a box; ``G`` interpolates different data of different parts."""
+    x = tuple(symbol(s) for s in problem.spatial)
+    geometry = geometry_of(problem.domain)
+    rng = np.random.default_rng(0)
+    sampled = []
+    for p in parts:
+        X, normals = sample_support(p.where[1], problem.variables, problem.time_interval, geometry, PART_POINTS, rng, problem.constants)
+        sampled.append((X[:, : len(x)], normals))
+    B = geometry.sample_boundary(PART_POINTS, rng)[0]
+    env = {xi: B[:, i] for i, xi in enumerate(x)}
+    claimed = np.zeros(len(B), bool)
+    for p in parts:
+        mask = np.ones(len(B), bool)
+        for r in p.where[1].relations:
+            mask &= holds(r, env, len(B), problem.constants)
+        claimed |= mask
+    try:
+        phis = constrained_distance(problem.domain, x, sampled)
+        phi = sympy.Mul(*phis)
+        check_positive(phi, problem.domain, x, B[~claimed])
+    except DistanceError as exc:
+        raise SpecError(f"`{parts[0].unknown}` cannot be exact here: {exc}; drop `hard: true`", parts[0].loc) from None
+    if len({p.data for p in parts}) == 1:
+        return _Projector(parts[0].data, None, phi)
+    others = [sympy.Mul(*(f for j, f in enumerate(phis) if j != i)) for i in range(len(phis))]
+    G = sympy.Add(*(p.data * w for p, w in zip(parts, others))) / sympy.Add(*others)
+    return _Projector(G, None, phi)
 
 
 def _face_projector(axis: int, sides: dict[int, Piece], problem: SymbolicProblem) -> _Projector:
@@ -287,7 +330,7 @@ def _check(forms, pieces: list[Piece], problem: SymbolicProblem) -> None:
     rng = np.random.default_rng(0)
     for p in pieces:
         G, phi = forms[p.unknown]
-        support = Support(p.where[0], *(p.where[1:] or (None, None)))
+        support = p.where[1] if p.where[0] == "part" else Support(p.where[0], *(p.where[1:] or (None, None)))
         X = sample_support(support, problem.variables, problem.time_interval, geometry, CHECK_POINTS, rng, problem.constants)[0]
         env = {symbol(v): X[:, i] for i, v in enumerate(problem.variables)}
         got = sympy.diff(G, t) if p.order else G

@@ -161,7 +161,7 @@ def build_problem(spec: Spec, check_exact: bool = True) -> SymbolicProblem:
         output=spec.output,
         reported=tuple(sorted(used, key=str)),
     )
-    warnings = check_reference(spec.reference, spec) if spec.reference else []
+    warnings = check_reference(spec.reference, spec, geometry) if spec.reference else []
     if check_exact and exact:
         warnings += check_exact_solution(problem, geometry)
     if warnings:

@@ -34,7 +34,7 @@ class Support:
     """``"point"`` regions: the spatial coordinates (a pressure pin, a probe)."""
 
 
-def _holds(relation: Relation, env, n: int, constants) -> np.ndarray:
+def holds(relation: Relation, env, n: int, constants) -> np.ndarray:
     subs = {symbol(k): v for k, v in constants.items()}
     lhs = evaluate(relation.lhs.xreplace(subs), env, n)
     rhs = evaluate(relation.rhs.xreplace(subs), env, n)
@@ -72,5 +72,5 @@ def sample_support(support: Support, variables, time_interval, geometry: Geometr
     env = {symbol(v): X[:, i] for i, v in enumerate(variables)}
     keep = np.ones(n, dtype=bool)
     for relation in support.relations:
-        keep &= _holds(relation, env, n, constants)
+        keep &= holds(relation, env, n, constants)
     return X[keep], normals[keep]

@@ -1,0 +1,174 @@
+"""Exact conditions on composite domains and polygons (`pdec.symbolic.distance`): ``u = G + φ·N``
+meets the data to rounding on every constrained part, φ is positive inside, the trained residual
+equals nested autograd of ``G + φ·N``, and what cannot be exact is refused with the reason."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sympy
+import torch
+
+import pdec
+from pdec.errors import SpecError
+from pdec.geometry import geometry_of
+from pdec.lang.numeric import evaluate
+from pdec.symbolic.distance import _trimmed
+
+SPECS = Path(__file__).resolve().parents[2] / "specs"
+EXACT = {
+    "laplace_annulus": lambda X: 0.5 * torch.log(X[:, 0] ** 2 + X[:, 1] ** 2),
+    "poisson_plate_hole": lambda X: torch.sin(np.pi * X[:, 0]) * torch.cos(np.pi * X[:, 1]),
+    "laplace_pentagon": lambda X: torch.exp(X[:, 0]) * torch.sin(X[:, 1]),
+    "poisson_cube_cavity": lambda X: torch.sin(np.pi * X[:, 0]) * torch.sin(np.pi * X[:, 1]) * torch.sin(np.pi * X[:, 2]),
+    "poisson_lshape": lambda X: torch.zeros(len(X), dtype=X.dtype),
+}
+
+
+def _hard(name: str, tmp_path) -> pdec.Problem:
+    text = (SPECS / f"{name}.yaml").read_text(encoding="utf-8")
+    text = re.sub(r"(\{on: [^}]*impose: u = [^}]*)\}", r"\1, hard: true}", text)
+    text = text.replace("reference: data/", f"reference: {SPECS / 'data'}/")
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(text, encoding="utf-8")
+    return pdec.compile(path, overrides=["model.hidden=[6, 5]"], seed=3, allow_outside_data=True)
+
+
+def _compile(tmp_path, text: str) -> pdec.Problem:
+    path = tmp_path / "spec.yaml"
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return pdec.compile(path, overrides=["model.hidden=[6, 5]"], seed=3)
+
+
+@pytest.mark.parametrize("name", sorted(EXACT))
+def test_data_met_on_the_constrained_boundary(tmp_path, name):
+    problem = _hard(name, tmp_path)
+    geometry = geometry_of(problem.definition.domain)
+    X, _ = geometry.sample_boundary(400, np.random.default_rng(0))
+    if name == "laplace_annulus":
+        X = X[np.linalg.norm(X, axis=1) > 0.75]  # the outer circle only: Neumann inside
+    X = torch.tensor(X, dtype=torch.float64)
+    u = problem.solution(X)[:, 0]
+    torch.testing.assert_close(u, EXACT[name](X), rtol=0, atol=1e-12)
+    assert [t.kind for t in problem.definition.terms if t.kind != "equation"] == (["boundary"] if name == "laplace_annulus" else [])
+
+
+@pytest.mark.parametrize("name", ["poisson_lshape", "poisson_plate_hole", "laplace_pentagon"])
+def test_residual_equals_nested_autograd(tmp_path, name):
+    """The trained residual, written in N by SymPy and run through the Taylor runtime, is the
+    spec's residual of ``u = G + φ·N`` differentiated by nested autograd."""
+    problem = _hard(name, tmp_path)
+    geometry = geometry_of(problem.definition.domain)
+    X = torch.tensor(geometry.sample_interior(60, np.random.default_rng(1)), dtype=torch.float64, requires_grad=True)
+    u = problem.solution(X)[:, 0]
+    g = torch.autograd.grad(u.sum(), X, create_graph=True)[0]
+    lap = sum(torch.autograd.grad(g[:, i].sum(), X, create_graph=True)[0][:, i] for i in range(2))
+    x, y = X[:, 0], X[:, 1]
+    source = {
+        "poisson_lshape": torch.ones_like(x),
+        "poisson_plate_hole": 2 * np.pi**2 * torch.sin(np.pi * x) * torch.cos(np.pi * y),
+        "laplace_pentagon": torch.zeros_like(x),
+    }[name]
+    expected = (-lap - source) if name != "laplace_pentagon" else lap
+    residual = problem.residuals(X.detach())["pde"]
+    torch.testing.assert_close(residual, expected.detach(), rtol=1e-9, atol=1e-9)
+
+
+def test_different_data_on_two_circles_interpolated(tmp_path):
+    problem = _compile(
+        tmp_path,
+        """
+        domain:
+          shape: difference
+          of:
+            - {shape: ball, variables: [x, y], radius: 1}
+            - {shape: ball, variables: [x, y], radius: 0.5}
+        unknowns: [u]
+        equations:
+          - laplacian(u) = 0
+        conditions:
+          - {on: x^2 + y^2 = 1, impose: u = x, hard: true}
+          - {on: x^2 + y^2 = 0.25, impose: u = 3 + y, hard: true}
+        """,
+    )
+    a = np.linspace(0, 2 * np.pi, 50)
+    outer = torch.tensor(np.c_[np.cos(a), np.sin(a)])
+    inner = 0.5 * outer
+    torch.testing.assert_close(problem.solution(outer)[:, 0], outer[:, 0], rtol=0, atol=1e-12)
+    torch.testing.assert_close(problem.solution(inner)[:, 0], 3 + inner[:, 1], rtol=0, atol=1e-12)
+    assert problem.definition.terms[0].name == "pde" and len(problem.definition.terms) == 1
+
+
+def test_trimmed_segment_distance():
+    x = sympy.symbols("x y")
+    phi = _trimmed((np.array([0.0, 0.0]), np.array([0.0, 1.0])), x)
+    rng = np.random.default_rng(0)
+    on = np.c_[np.zeros(50), rng.random(50)]
+    off = rng.uniform(-2, 2, (500, 2))
+    off = off[(np.abs(off[:, 0]) > 1e-3) | (off[:, 1] < -1e-3) | (off[:, 1] > 1 + 1e-3)]
+    values = lambda P: evaluate(phi, {x[0]: P[:, 0], x[1]: P[:, 1]}, len(P))  # noqa: E731
+    assert np.abs(values(on)).max() < 1e-15
+    assert values(off).min() > 0
+    near = np.c_[np.full(20, 1e-4), np.linspace(0.2, 0.8, 20)]
+    np.testing.assert_allclose(values(near), 1e-4, rtol=1e-3)  # the distance to first order in the middle
+
+
+L_3D = """
+domain:
+  shape: difference
+  of:
+    - {shape: box, x: [0, 2], y: [0, 2], z: [0, 1]}
+    - {shape: box, x: [1, 2], y: [1, 2], z: [0, 1]}
+unknowns: [u]
+equations:
+  - -laplacian(u) = 1
+conditions:
+  - {on: boundary, impose: u = 0, hard: true}
+"""
+
+PART_OF_A_FACE = """
+domain:
+  shape: difference
+  of:
+    - {shape: box, x: [-1, 1], y: [-1, 1]}
+    - {shape: box, x: [0, 1], y: [0, 1]}
+unknowns: [u]
+equations:
+  - -laplacian(u) = 1
+conditions:
+  - {on: x = -1 and y > 0, impose: u = 0, hard: true}
+  - {on: boundary, impose: u = 0}
+"""
+
+TOUCHING = """
+domain:
+  shape: union
+  of:
+    - {shape: box, x: [0, 1], y: [0, 1]}
+    - {shape: box, x: [1, 2], y: [0, 0.5]}
+unknowns: [u]
+equations:
+  - -laplacian(u) = 1
+conditions:
+  - {on: boundary, impose: u = 0, hard: true}
+"""
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (L_3D, "continues through the domain's interior"),
+        (PART_OF_A_FACE, "not positive at .*, on the boundary where no exact condition holds"),
+        (TOUCHING, "runs through the domain's interior"),
+    ],
+    ids=["3d-reentrant", "part-of-a-face", "touching-operands"],
+)
+def test_what_cannot_be_exact_is_refused(tmp_path, text, message):
+    with pytest.raises(SpecError, match=message) as info:
+        _compile(tmp_path, text)
+    assert "cannot be exact here" in info.value.message and "drop `hard: true`" in info.value.message
+    assert info.value.loc is not None and info.value.loc.line >= 9
