@@ -54,7 +54,7 @@ def shared_error(run_dir: Path) -> float | None:
     with np.load(SHARED_LSHAPE) as npz:
         X, y = npz["X_test"], npz["y_ref"][:, 0]
     keep = np.isfinite(y)
-    guess = pdec.load(run_dir).predict(X[keep])["u"].reshape(-1)
+    guess = pdec.load(run_dir).predict(X[keep])["u"].double().numpy().reshape(-1)
     return float(np.linalg.norm(guess - y[keep]) / np.linalg.norm(y[keep]))
 
 

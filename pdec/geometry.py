@@ -25,6 +25,9 @@ OFFSET = 1e-8
 """A boundary candidate is tested at ``p ± OFFSET·diameter·n``."""
 ON_SURFACE = 1e-10
 """Relative distance within which a point lies on a surface."""
+MAX_ROUNDS = 1000
+CHUNK = 4_000_000
+"""Point–edge pairs a polygon's signed distance handles at once (memory)."""
 
 
 class GeometryError(ValueError):
@@ -135,6 +138,9 @@ class PolygonGeometry:
 
     def signed(self, X: np.ndarray) -> np.ndarray:
         """The exact signed distance: to the nearest edge, negative where the crossing number is odd."""
+        step = max(CHUNK // len(self.vertices), 1)
+        if len(X) > step:
+            return np.concatenate([self.signed(X[i : i + step]) for i in range(0, len(X), step)])
         start, e = self.edges
         w = X[:, None, :] - start[None]  # [N, m, 2]
         t = np.clip((w * e).sum(-1) / (e * e).sum(-1), 0.0, 1.0)
@@ -218,10 +224,15 @@ class _PlaneInBox:
         return self._measure
 
     def sample_boundary(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        parts, have = [], 0
-        while have < n:
-            parts.append(self._candidates(2 * (n - have) + 16, rng))
-            have += len(parts[-1])
+        parts, have, drawn = [], 0, 0
+        for _ in range(MAX_ROUNDS if self._measure > 0 else 0):
+            if have >= n:
+                break
+            batch = next_batch(n - have, have, drawn)
+            parts.append(self._candidates(batch, rng))
+            have, drawn = have + len(parts[-1]), drawn + batch
+        if have < n:  # the plane misses the box: it has no boundary to give
+            return np.empty((0, len(self.lo))), np.empty((0, len(self.lo)))
         points = np.vstack(parts)[:n]
         return points, np.tile(self.plane.normal, (n, 1))
 
@@ -301,8 +312,10 @@ class CSGGeometry:
         total = variance = 0.0
         n = ESTIMATE_SAMPLES // max(len(self.leaves), 1)
         for i, leaf in enumerate(self.leaves):
-            f = len(self._keep(i, *leaf.sample_boundary(n, rng))[0]) / n
             m = leaf.boundary_measure()
+            if m == 0:
+                continue
+            f = len(self._keep(i, *leaf.sample_boundary(n, rng))[0]) / n
             total += m * f
             variance += m * m * f * (1 - f) / n
         return total, math.sqrt(variance)
@@ -311,7 +324,7 @@ class CSGGeometry:
         """Of points on leaf ``i`` with its normals: those on the composite boundary, outward normals."""
         step = OFFSET * self.diameter * normals
         behind, ahead = self.signed(points - step) < 0, self.signed(points + step) < 0
-        keep = behind != ahead
+        keep = (behind != ahead) & (np.abs(self.signed(points)) <= ON_SURFACE * self.diameter)  # not a hidden surface δ away
         for earlier in self.leaves[:i]:
             keep &= np.abs(earlier.signed(points)) > ON_SURFACE * self.diameter
         return points[keep], np.where(behind[keep, None], normals[keep], -normals[keep])
@@ -321,11 +334,12 @@ class CSGGeometry:
 
     def sample_boundary(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         measures = np.array([leaf.boundary_measure() for leaf in self.leaves])
-        points, normals, have = [], [], 0
-        for _ in range(1000):
+        points, normals, have, drawn = [], [], 0, 0
+        for _ in range(MAX_ROUNDS):
             if have >= n:
                 break
-            batch = 2 * (n - have) + 64
+            batch = next_batch(n - have, have, drawn)
+            drawn += batch
             which = rng.choice(len(self.leaves), size=batch, p=measures / measures.sum())
             for i, leaf in enumerate(self.leaves):
                 count = int(np.sum(which == i))
@@ -370,16 +384,26 @@ def contains(geometry: Geometry, X: np.ndarray, tol: float = 1e-12) -> np.ndarra
 def _reject(geometry, n: int, rng: np.random.Generator) -> np.ndarray:
     """``n`` uniform points of the domain by rejection from its bounding box."""
     lo, hi = geometry.bounds
-    parts, have = [], 0
-    for _ in range(10_000):
+    parts, have, drawn = [], 0, 0
+    for _ in range(MAX_ROUNDS):
         if have >= n:
             break
-        X = lo + (hi - lo) * rng.random((2 * (n - have) + 64, len(lo)))
+        batch = next_batch(n - have, have, drawn)
+        X = lo + (hi - lo) * rng.random((batch, len(lo)))
         parts.append(X[geometry.signed(X) < 0])
-        have += len(parts[-1])
+        have, drawn = have + len(parts[-1]), drawn + batch
     else:
         raise GeometryError("the domain has (almost) no interior")
     return np.vstack(parts)[:n]
+
+
+def next_batch(missing: int, have: int, drawn: int) -> int:
+    """How many candidates to draw for ``missing`` more points by rejection: twice as many at
+    first, then enough at the acceptance rate seen so far (at least 1e-6), at most 10⁶ at once."""
+    if not drawn:
+        return 2 * missing + 64
+    rate = max(have / drawn, 1e-6)
+    return int(min(1.2 * missing / rate + 64, 1_000_000))
 
 
 def _leaves(g) -> list:

@@ -15,7 +15,7 @@ import torch
 
 from pdec.contract import ProblemDef, Term, TrainingSettings
 from pdec.errors import PdecError
-from pdec.geometry import BoxGeometry, geometry_of
+from pdec.geometry import BoxGeometry, geometry_of, next_batch
 from pdec.points import read_points
 
 MAX_REJECTION_ROUNDS = 100
@@ -116,14 +116,15 @@ class Sampler:
         hi = np.concatenate([hi, [self.time[1]] if self.time else []])
         if isinstance(self.geometry, BoxGeometry):
             return lo + (hi - lo) * self._sobol.draw(n).to(torch.float64).numpy()
-        parts, have = [], 0
+        parts, have, drawn = [], 0, 0
         d = self.geometry.dim
         for _ in range(MAX_REJECTION_ROUNDS):
             if have >= n:
                 break
-            X = lo + (hi - lo) * self._sobol.draw(2 * (n - have) + 64).to(torch.float64).numpy()
+            batch = next_batch(n - have, have, drawn)
+            X = lo + (hi - lo) * self._sobol.draw(batch).to(torch.float64).numpy()
             parts.append(X[self.geometry.signed(X[:, :d]) < 0])
-            have += len(parts[-1])
+            have, drawn = have + len(parts[-1]), drawn + batch
         else:
             raise PdecError("the domain is too small a part of its bounding box to sample")
         return np.vstack(parts)[:n]
@@ -168,8 +169,7 @@ class Sampler:
                 if have >= count:
                     break
                 # twice what is left, then enough at the acceptance rate so far (a small part of the boundary)
-                rate = max(have / drawn, 1e-3) if drawn else 0.5
-                batch = max(2 * (count - have), 16) if not drawn else min(int(1.2 * (count - have) / rate) + 16, 10**6)
+                batch = max(2 * (count - have), 16) if not drawn else next_batch(count - have, have, drawn)
                 X, N = self._draw_support(support.region, support.axis, support.side, batch, support.point)
                 drawn += batch
                 if keep is not None:

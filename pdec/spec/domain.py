@@ -15,8 +15,7 @@ from .values import ValueReader
 from .yamlnodes import YMap, YNode
 
 MAX_DIM = 10_000
-MAX_VERTICES = 10_000
-MAX_DEPTH = 32
+MAX_VERTICES = 1000
 SHAPES = ("box", "ball", "cube", "polygon", "union", "intersection", "difference")
 OPERAND_SHAPES = (*SHAPES, "halfspace")
 COMPOSITES = ("union", "intersection", "difference")
@@ -116,8 +115,6 @@ class DomainReader(ValueReader):
         return Halfspace(tuple(names), normal, offset, loc=node.loc)
 
     def composite(self, node: YMap, shape: str, what: str, depth: int) -> Composite:
-        if depth >= MAX_DEPTH:
-            raise SpecError(f"the domain is nested more than {MAX_DEPTH} deep", node.loc)
         node = self.mapping(node, what, ("shape", "of"), required=("of",))
         items = self.sequence(node.entries["of"], f"{what}.of")
         if len(items) < 2:
@@ -131,8 +128,13 @@ class DomainReader(ValueReader):
                     f"this one has ({', '.join(operand.variables)})",
                     item.loc,
                 )
-        if all(isinstance(o, Halfspace) for o in operands):
-            raise SpecError(f"`{shape}` of halfspaces only is unbounded: add a bounded shape", node.loc)
+        unbounded = [item for item, o in zip(items, operands) if isinstance(o, Halfspace)]
+        if shape == "union" and unbounded:
+            raise SpecError("a union with a halfspace is unbounded: intersect the halfspace with a bounded shape first", unbounded[0].loc)
+        if shape == "difference" and unbounded[:1] == [items[0]]:
+            raise SpecError("a difference starting from a halfspace is unbounded: start from a bounded shape", items[0].loc)
+        if len(unbounded) == len(items):
+            raise SpecError(f"`{shape}` of halfspaces only has no bounding box to sample in: add a bounded shape", node.loc)
         return Composite(shape, tuple(reorder(o, order) for o in operands), loc=node.loc)
 
     def _variables(self, node: YNode, what: str) -> list[str]:
@@ -171,51 +173,47 @@ def reorder(domain: Domain, order: tuple[str, ...]) -> Domain:
 
 
 def polygon_problem(vertices) -> str | None:
-    """Why a polygon is not simple (a repeated vertex, no area, two edges that cross), or None."""
+    """Why a polygon is not simple (a repeated vertex, no area, two edges that cross or touch, an
+    edge that runs back along the previous one), or None. Vectorized over all pairs of edges."""
     v = np.asarray(vertices, dtype=float)
     m = len(v)
     scale = max(float(np.abs(v).max()), 1.0)
-    for i in range(m):
-        for j in range(i + 1, m):
-            if np.allclose(v[i], v[j], rtol=0, atol=1e-12 * scale):
-                return f"vertices {i + 1} and {j + 1} coincide"
+    tol = 1e-12 * scale
+    i, j = np.triu_indices(m, 1)
+    same = np.abs(v[i] - v[j]).max(axis=1) <= tol
+    if same.any():
+        k = int(np.argmax(same))
+        return f"vertices {i[k] + 1} and {j[k] + 1} coincide"
+    nxt = np.roll(v, -1, axis=0)
+    back = _cross(v - nxt, np.roll(nxt, -1, axis=0) - nxt)  # edge k and edge k+1 seen from their shared vertex
+    folds = (np.abs(back) <= tol * scale) & (((v - nxt) * (np.roll(nxt, -1, axis=0) - nxt)).sum(axis=1) > 0)
+    if folds.any():
+        k = int(np.argmax(folds))
+        return f"edges {k + 1} and {(k + 1) % m + 1} fold back on each other"
+    apart = ~((j == i + 1) | ((i == 0) & (j == m - 1)))
+    i, j = i[apart], j[apart]
+    meet = _segments_meet(v[i], nxt[i], v[j], nxt[j], tol)
+    if meet.any():
+        k = int(np.argmax(meet))
+        return f"edges {i[k] + 1} and {j[k] + 1} cross or touch"
     x, y = v.T
-    if abs(np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y)) <= 1e-12 * scale**2:
+    if abs(np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y)) <= tol * scale:
         return "it has no area"
-    edges = [(v[i], v[(i + 1) % m]) for i in range(m)]
-    for i in range(m):
-        for j in range(i + 1, m):
-            if j == i + 1 or (i == 0 and j == m - 1):
-                adjacent = edges[i][0] if i == 0 and j == m - 1 else edges[j][0]
-                if _overlap_at_shared(edges[i], edges[j], adjacent, scale):
-                    return f"edges {i + 1} and {j + 1} fold back on each other"
-                continue
-            if _segments_meet(*edges[i], *edges[j], 1e-12 * scale):
-                return f"edges {i + 1} and {j + 1} cross or touch"
     return None
 
 
-def _cross(a, b) -> float:
-    return float(a[0] * b[1] - a[1] * b[0])
+def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]
 
 
-def _segments_meet(p, q, r, s, tol: float) -> bool:
-    """Whether segments pq and rs share a point (touching counts)."""
+def _segments_meet(p, q, r, s, tol: float) -> np.ndarray:
+    """Per row, whether segments pq and rs share a point (touching counts)."""
     d1, d2 = _cross(q - p, r - p), _cross(q - p, s - p)
     d3, d4 = _cross(s - r, p - r), _cross(s - r, q - r)
-    if ((d1 > tol and d2 < -tol) or (d1 < -tol and d2 > tol)) and ((d3 > tol and d4 < -tol) or (d3 < -tol and d4 > tol)):
-        return True
+    proper = (((d1 > tol) & (d2 < -tol)) | ((d1 < -tol) & (d2 > tol))) & (((d3 > tol) & (d4 < -tol)) | ((d3 < -tol) & (d4 > tol)))
 
-    def on(a, b, c) -> bool:  # c on segment ab, given collinear
-        return abs(_cross(b - a, c - a)) <= tol * max(np.linalg.norm(b - a), 1.0) and np.all(
-            np.minimum(a, b) - tol <= c
-        ) and np.all(c <= np.maximum(a, b) + tol)
+    def on(a, b, c, d):  # c on segment ab, given the cross product d of (b - a, c - a)
+        within = np.all((np.minimum(a, b) - tol <= c) & (c <= np.maximum(a, b) + tol), axis=1)
+        return (np.abs(d) <= tol * np.maximum(np.linalg.norm(b - a, axis=1), 1.0)) & within
 
-    return on(p, q, r) or on(p, q, s) or on(r, s, p) or on(r, s, q)
-
-
-def _overlap_at_shared(e1, e2, shared, scale: float) -> bool:
-    """Adjacent edges that run back along each other (a spike of zero width)."""
-    a = (e1[0] if np.allclose(e1[1], shared) else e1[1]) - shared
-    b = (e2[1] if np.allclose(e2[0], shared) else e2[0]) - shared
-    return abs(_cross(a, b)) <= 1e-12 * scale**2 and float(np.dot(a, b)) > 0
+    return proper | on(p, q, r, d1) | on(p, q, s, d2) | on(r, s, p, d3) | on(r, s, q, d4)

@@ -172,3 +172,35 @@ def test_what_cannot_be_exact_is_refused(tmp_path, text, message):
         _compile(tmp_path, text)
     assert "cannot be exact here" in info.value.message and "drop `hard: true`" in info.value.message
     assert info.value.loc is not None and info.value.loc.line >= 9
+
+
+def test_time_dependent_plate_with_a_hole(tmp_path):
+    """Boundary data on a composite domain and different initial data: the Boolean sum of the
+    parts' projector and the initial slice's, met on both."""
+    problem = _compile(
+        tmp_path,
+        """
+        domain:
+          shape: difference
+          of:
+            - {shape: box, x: [-1, 1], y: [-1, 1]}
+            - {shape: ball, variables: [x, y], radius: 0.4}
+        time: {t: [0, 0.5]}
+        unknowns: [u]
+        equations:
+          - u_t = 0.1*laplacian(u)
+        conditions:
+          - {on: boundary, impose: u = exp(-t)*x*y, hard: true}
+          - {on: t = 0, impose: u = x*y + (1 - x^2)*(1 - y^2)*(x^2 + y^2 - 0.16), hard: true}
+        """,
+    )
+    geometry = geometry_of(problem.definition.domain)
+    rng = np.random.default_rng(0)
+    B = geometry.sample_boundary(200, rng)[0]
+    t = rng.random((200, 1)) * 0.5
+    X = torch.tensor(np.hstack([B, t]))
+    torch.testing.assert_close(problem.solution(X)[:, 0], torch.exp(-X[:, 2]) * X[:, 0] * X[:, 1], rtol=0, atol=1e-12)
+    I = geometry.sample_interior(200, rng)
+    X0 = torch.tensor(np.hstack([I, np.zeros((200, 1))]))
+    x, y = X0[:, 0], X0[:, 1]
+    torch.testing.assert_close(problem.solution(X0)[:, 0], x * y + (1 - x**2) * (1 - y**2) * (x**2 + y**2 - 0.16), rtol=0, atol=1e-12)
