@@ -78,6 +78,8 @@ def describe(problem: SymbolicProblem, graph: OperatorGraph) -> str:
     out.append(f"  unknowns   {', '.join(problem.unknowns)}")
     if problem.constants:
         out.append("  constants  " + ", ".join(f"{k} = {to_text(v)}" for k, v in problem.constants.items()))
+    if problem.defines:
+        out.append("  defines    " + ", ".join(f"{k} = {to_text(v)}" for k, v in problem.defines.items()))
     if problem.learnable:
         out.append("  learnable  " + ", ".join(f"{p.name} (from {p.initial:g})" for p in problem.learnable))
     if problem.embedding:

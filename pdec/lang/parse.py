@@ -188,7 +188,7 @@ def _check_sum_sizes(tree: lark.Tree, base: Loc) -> None:
 
 def _check_names(tree: lark.Tree, scope: Scope, indices: frozenset[str], base: Loc) -> None:
     """Report an undefined name before any work: a typo next to a large `sum` fails at once."""
-    known = set(scope.names()) | set(scope.excluded) | indices
+    known = set(scope.names()) | set(scope.excluded) | set(scope.refused) | indices
     for node in tree.iter_subtrees():
         if node.data == "name":
             token = node.children[0]
@@ -198,10 +198,47 @@ def _check_names(tree: lark.Tree, scope: Scope, indices: frozenset[str], base: L
                 raise SpecError(undefined_name(name, scope.names()), loc)
 
 
+@functools.lru_cache(maxsize=4096)
+def _expanded_size(expr: sympy.Basic) -> int:
+    """The parts of ``expr`` counted as a tree, a shared subexpression once per use: what SymPy's
+    traversals visit. Counted over the distinct parts (memoized), so a define that doubles an
+    earlier one thirty times is measured at once, not after 2^30 steps."""
+    sizes: dict[sympy.Basic, int] = {}
+    stack = [expr]
+    while stack:
+        node = stack[-1]
+        pending = [a for a in node.args if a not in sizes]
+        if pending:
+            stack.extend(pending)
+            continue
+        sizes[node] = 1 + sum(sizes[a] for a in node.args)
+        stack.pop()
+    return sizes[expr]
+
+
+def _check_define_sizes(tree: lark.Tree, scope: Scope, base: Loc) -> None:
+    """Refuse an expression that grows past `MAX_NODES` parts once its defines are written out.
+
+    A define is substituted, so ``a2: a1*(a1 + 1)``, ``a3: a2*(a2 + 1)``, … doubles
+    at each step: without this bound a few dozen short lines would hang every later stage.
+    """
+    total = 0
+    for node in tree.iter_subtrees():
+        total += 1
+        if node.data == "name" and str(node.children[0]) in scope.defines:
+            token = node.children[0]
+            total += _expanded_size(scope.defines[str(token)])
+            if total > MAX_NODES:
+                loc = base.shifted((token.column or 1) - 1) if (token.line or 1) <= 1 else base
+                raise SpecError(f"expression has more than {MAX_NODES} parts once its defines are written out", loc)
+
+
 def _transform(text: str, start: str, scope: Scope, base: Loc):
     tree = parse_tree(text, start, base)
     indices = _sum_indices(tree)
     _check_names(tree, scope, indices, base)
+    if scope.defines:
+        _check_define_sizes(tree, scope, base)
     _check_sum_sizes(tree, base)
     transformer = ToSympy(scope, base, indices)
     try:

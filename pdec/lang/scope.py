@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import sympy
@@ -31,8 +32,9 @@ or more arguments, the others one; `heaviside(0)` is 1/2)."""
 
 VARIADIC = frozenset({"min", "max"})
 
-OPERATORS = ("d", "dn", "laplacian", "sum", "where")
-"""Calls with special meaning: derivatives, normal derivative, Laplacian, indexed sum."""
+OPERATORS = ("d", "dn", "laplacian", "sum", "where", "grad", "div", "norm", "dot")
+"""Calls with special meaning: derivatives, normal derivative, Laplacian, indexed sum, `where`,
+and the vector operators (`vectors`)."""
 
 NAMED_NUMBERS = {"pi": sympy.pi, "e": sympy.E}
 
@@ -73,6 +75,12 @@ class Scope:
     indexed: dict[str, tuple[str, ...]] = field(default_factory=dict)
     excluded: tuple[str, ...] = ()
     """Spec names this expression may not use (parameters in `exact` and selectors)."""
+    defines: dict[str, sympy.Expr] = field(default_factory=dict)
+    """The spec's `define:` names and their values: a define is an abbreviation, replaced by its
+    value where it is read, so no later stage sees it."""
+    refused: Mapping[str, str] = field(default_factory=dict)
+    """Names that exist in the spec but not here, each with the message that says why (a variable
+    in a constant, a define below the one being read)."""
     allow_unknowns: bool = True
     allow_dn: bool = False
     context: str = "an equation"
@@ -93,6 +101,7 @@ class Scope:
             *self.unknowns,
             *self.constants,
             *self.parameters,
+            *self.defines,
             *self.indexed,
             *FUNCTIONS,
             *OPERATORS,

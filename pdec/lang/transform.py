@@ -13,33 +13,20 @@ from lark import Token, Transformer, v_args
 
 from ..errors import Loc, SpecError, abbreviate, did_you_mean
 from .numeric import evaluate
-from .nodes import IndexRef, Laplacian, NormalDerivative, PendingDerivative, Unbound, expand_laplacians, is_unknown, laplacian_power
+from .calculus import Calculus
+from .nodes import IndexRef, PendingDerivative, Unbound
 from .messages import names_list, undefined_name
 from .scope import FUNCTIONS, NAMED_NUMBERS, OPERATORS, VARIADIC, Scope, symbol
 from .printer import to_text
 from .selector import BOUNDARY, Relation
+from .vectors import VECTOR_CALLS, Vector, VectorCalls
 
 MAX_MAGNITUDE_DIGITS = 300
 """Numbers beyond 1e300 in magnitude (or below 1e-300) are refused: they overflow float64."""
 MAX_INT_EXPONENT = 1000
 MAX_SUM_TERMS = 1_000
-MAX_DERIVATIVE_ORDER = 4
 
 _NUMBER = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(?:[eE]([+-]?\d+))?", re.ASCII)
-
-
-def derivative_order(expr: sympy.Basic) -> int:
-    """The highest derivative order of any unknown in ``expr``."""
-    order = 0
-    for node in sympy.preorder_traversal(expr):
-        if isinstance(node, sympy.Derivative):
-            inner, power = laplacian_power(node.expr)
-            order = max(order, node.derivative_count + 2 * power)
-        elif isinstance(node, Laplacian):
-            order = max(order, 2 * laplacian_power(node)[1])
-        elif isinstance(node, NormalDerivative):
-            order = max(order, 1)
-    return order
 
 
 @dataclass(frozen=True)
@@ -51,12 +38,13 @@ class _Condition:
 
 
 @v_args(inline=True)
-class ToSympy(Transformer):
+class ToSympy(Transformer, Calculus, VectorCalls):
     """Build SymPy from a parse tree, checking names against a `Scope`.
 
     Names that are not defined become `Unbound` markers: inside ``sum`` they
     are the index and get substituted; anything left at the end is an error
-    reported at its first use (`check_bound`).
+    reported at its first use (`check_bound`). Vectors (`vectors.Vector`) live
+    only between the rules that accept them; every other rule refuses one.
     """
 
     def __init__(self, scope: Scope, base: Loc, sum_indices: frozenset[str] = frozenset()) -> None:
@@ -104,9 +92,11 @@ class ToSympy(Transformer):
 
     # -- entry points ----------------------------------------------------
     def start_expr(self, expr):
+        self._scalars([expr], f"{self.scope.context} must be a scalar")
         return expr
 
     def start_equation(self, lhs, _eq, rhs):
+        self._scalars([lhs, rhs], "an equation is between scalars")
         return (lhs, rhs)
 
     def start_selector(self, selector):
@@ -117,6 +107,7 @@ class ToSympy(Transformer):
         return ((BOUNDARY,),)
 
     def comparison(self, *items):
+        self._scalars(items[::2], "a comparison is between scalars")
         relations = []
         for i in range(1, len(items), 2):
             op = "=" if items[i].type == "EQ" else str(items[i])
@@ -125,6 +116,7 @@ class ToSympy(Transformer):
 
     def condition(self, lhs, op: Token, rhs):
         """``lhs < rhs`` as a call's argument: only `where`'s first one may be a comparison."""
+        self._scalars([lhs, rhs], "a comparison is between scalars")
         return _Condition({"<": sympy.StrictLessThan, "<=": sympy.LessThan, ">": sympy.StrictGreaterThan, ">=": sympy.GreaterThan}[str(op)](lhs, rhs), op)
 
     def sel_and(self, left, right):
@@ -145,26 +137,38 @@ class ToSympy(Transformer):
         return self._checked(sympy.Rational(value.numerator, value.denominator), token)
 
     def add(self, a, b):
+        if isinstance(a, Vector) or isinstance(b, Vector):
+            return self._vector_sum(a, b, 1)
         return self._checked(a + b)
 
     def sub(self, a, b):
+        if isinstance(a, Vector) or isinstance(b, Vector):
+            return self._vector_sum(a, b, -1)
         return self._checked(a - b)
 
     def mul(self, a, b):
+        if isinstance(a, Vector) or isinstance(b, Vector):
+            return self._vector_product(a, b)
         return self._checked(a * b)
 
     def div(self, a, b):
+        if isinstance(a, Vector) or isinstance(b, Vector):
+            return self._vector_quotient(a, b)
         if b == 0:
             raise self._error("division by zero")
         return self._checked(a / b)
 
     def neg(self, a):
+        if isinstance(a, Vector):
+            return self._vector_negative(a)
         return -a
 
     def pos(self, a):
         return a
 
     def pow(self, base, token: Token, exponent):
+        if isinstance(base, Vector) or isinstance(exponent, Vector):
+            raise self._vector_power(base, exponent)
         if exponent.is_Number and base.is_Number and base != 0:
             digits = float(exponent) * math.log10(abs(float(base)))  # decimal exponent of the result
             if digits > MAX_MAGNITUDE_DIGITS:
@@ -183,6 +187,10 @@ class ToSympy(Transformer):
         scope = self.scope
         if name in scope.variables or name in scope.constants or name in scope.parameters:
             return symbol(name)
+        if name in scope.defines:
+            return scope.defines[name]
+        if name in scope.refused:
+            raise self._error(scope.refused[name], token)
         if name in scope.unknowns:
             if not scope.allow_unknowns:
                 raise self._error(f"the unknown `{name}` cannot appear in {scope.context}", token)
@@ -225,18 +233,9 @@ class ToSympy(Transformer):
         variables = [symbol(v) for v in splits[0]]
         return self._derivative(self.scope.unknown(base), variables, token)
 
-    def _derivative(self, expr, variables, token):
-        if any(p.has(*variables) for w in expr.atoms(sympy.Piecewise) for p in (c.cond for c in w.args)):
-            raise self._error(f"`d({to_text(expr)}, ...)` differentiates a `where` across its jump", token)
-        if expr.has(Laplacian):
-            expr = expand_laplacians(expr, self.scope.spatial_symbols())
-        result = self._checked(_differentiate(expr, variables), token, what=f"d({to_text(expr)}, ...)")
-        if derivative_order(result) > MAX_DERIVATIVE_ORDER:
-            raise self._error(f"derivatives above order {MAX_DERIVATIVE_ORDER} are not supported", token)
-        return result
-
     def index(self, token: Token, idx):
         base = str(token)
+        self._scalars([idx], "an index is a whole number")
         if base not in self.scope.indexed:
             raise self._error(f"`{base}` cannot be indexed: only a cube's variable can (`x[i]`)", token)
         if idx.is_Integer:
@@ -255,6 +254,8 @@ class ToSympy(Transformer):
     def call(self, token: Token, *args):
         name = str(token)
         conditions = [i for i, a in enumerate(args) if isinstance(a, _Condition)]
+        if name not in VECTOR_CALLS and (name in FUNCTIONS or name in OPERATORS):
+            self._scalars(args, f"`{name}` takes scalars")
         if name == "where":
             if len(args) != 3 or conditions != [0]:
                 raise self._error("`where` takes a comparison and two values: `where(x < 0.5, a, b)`", token)
@@ -269,7 +270,10 @@ class ToSympy(Transformer):
                 raise self._error(f"`{name}` takes one argument, got {len(args)}", token)
             what = f"{name}({', '.join(to_text(a) for a in args)})"
             return self._checked(FUNCTIONS[name](*args), token, what=what)
-        handler = {"d": self._call_d, "dn": self._call_dn, "laplacian": self._call_laplacian, "sum": self._call_sum}
+        handler = {
+            "d": self._call_d, "dn": self._call_dn, "laplacian": self._call_laplacian, "sum": self._call_sum,
+            "grad": self._call_grad, "div": self._call_div, "norm": self._call_norm, "dot": self._call_dot,
+        }  # fmt: skip
         if name in handler:
             return handler[name](token, args)
         known = [*FUNCTIONS, *OPERATORS]
@@ -278,70 +282,6 @@ class ToSympy(Transformer):
                 f"`{name}` is an unknown, not a function: write `{name}`; it depends on all variables", token
             )
         raise self._error(f"unknown function `{name}`.{did_you_mean(name, known)} Functions are {', '.join(known)}", token)
-
-    def _call_d(self, token: Token, args):
-        if len(args) < 2:
-            raise self._error("`d` needs an expression and at least one variable: `d(u, x)`", token)
-        variables: list[sympy.Symbol] = []
-        for arg in args[1:]:
-            if arg.is_Number and not arg.is_Integer:
-                raise self._error(
-                    f"in `d(...)`, a count is a whole number 1..{MAX_DERIVATIVE_ORDER} "
-                    f"(derivatives of order {to_text(arg)} are not supported)",
-                    token,
-                )
-            if arg.is_Integer:
-                if not variables or not 1 <= int(arg) <= MAX_DERIVATIVE_ORDER:
-                    raise self._error(
-                        f"in `d(...)`, a count follows a variable and is 1..{MAX_DERIVATIVE_ORDER}", token
-                    )
-                variables.extend([variables[-1]] * (int(arg) - 1))
-            elif isinstance(arg, sympy.Symbol) and arg.name in self.scope.variables:
-                variables.append(arg)
-            elif isinstance(arg, IndexRef):
-                variables.append(arg)  # resolved when the enclosing `sum` substitutes the index
-            else:
-                raise self._error(
-                    f"`d(...)` differentiates along variables ({names_list(self.scope.variables)}), not `{to_text(arg)}`",
-                    token,
-                )
-        if len(variables) > MAX_DERIVATIVE_ORDER:
-            raise self._error(f"derivatives above order {MAX_DERIVATIVE_ORDER} are not supported", token)
-        if any(isinstance(v, IndexRef) for v in variables):
-            return PendingDerivative(args[0], *variables)
-        return self._derivative(args[0], variables, token)
-
-    def _call_dn(self, token: Token, args):
-        if not self.scope.allow_dn:
-            raise self._error(f"`dn` (the outward normal derivative) is only allowed in conditions, not in {self.scope.context}", token)
-        if len(args) != 1 or not is_unknown(args[0]):
-            raise self._error("`dn` takes one unknown: `dn(u)`", token)
-        return NormalDerivative(args[0])
-
-    def _call_laplacian(self, token: Token, args):
-        if len(args) != 1:
-            raise self._error("`laplacian` takes one argument", token)
-        if not self.scope.spatial:
-            raise self._error("`laplacian` needs spatial variables", token)
-        result = self._checked(self._laplacian(args[0]), token, what=f"laplacian({to_text(args[0])})")
-        if derivative_order(result) > MAX_DERIVATIVE_ORDER:
-            raise self._error(f"derivatives above order {MAX_DERIVATIVE_ORDER} are not supported", token)
-        return result
-
-    def _laplacian(self, expr):
-        """Δ that keeps ``laplacian(u)`` whole and distributes over sums."""
-        spatial = self.scope.spatial_symbols()
-        if is_unknown(expr) or isinstance(expr, Laplacian):
-            return Laplacian(expr)
-        if expr.is_Add:
-            return sympy.Add(*(self._laplacian(term) for term in expr.args))
-        if expr.is_Mul:
-            coeff, rest = expr.as_independent(*spatial, sympy.core.function.AppliedUndef, as_Add=False)
-            if coeff != 1:
-                return coeff * self._laplacian(rest)
-        if expr.has(Laplacian):
-            expr = expand_laplacians(expr, spatial)
-        return sympy.Add(*(sympy.diff(expr, s, 2) for s in spatial))
 
     def _check_index_powers(self, body, index: Unbound, first: int, last: int, token: Token) -> None:
         """Apply the power guards to every value the index takes, before substituting it.
@@ -397,19 +337,6 @@ class ToSympy(Transformer):
                 )
             terms.append(term)
         return sympy.Add(*terms)
-
-
-def _differentiate(expr: sympy.Expr, variables) -> sympy.Expr:
-    """``d(expr, *variables)``; an unknown (or its derivative) directly, without the chain rule.
-
-    SymPy's `diff` of ``u(x1, …, xd)`` walks all d arguments; building the
-    `Derivative` node is equivalent and O(1).
-    """
-    if is_unknown(expr):
-        return sympy.Derivative(expr, *sorted(variables, key=sympy.default_sort_key))
-    if isinstance(expr, sympy.Derivative) and is_unknown(expr.expr):
-        return sympy.Derivative(expr.expr, *sorted([*expr.variables, *variables], key=sympy.default_sort_key))
-    return sympy.diff(expr, *variables)
 
 
 def _split_variables(subscript: str, variables: tuple[str, ...]) -> list[list[str]]:

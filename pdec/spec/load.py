@@ -34,12 +34,12 @@ from .schema import (
     TrainingSettings,
 )
 from .overrides import apply_override
-from .domain import DomainReader
+from .defines import DefineReader
 from .values import _article
 from .yamlnodes import MAX_SPEC_BYTES, YMap, YNode, YScalar, parse_yaml
 
 TOP_KEYS = (
-    "name", "description", "domain", "time", "unknowns", "constants", "parameters",
+    "name", "description", "domain", "time", "unknowns", "constants", "define", "parameters",
     "equations", "conditions", "exact", "reference", "model", "training", "output",
 )  # fmt: skip
 CONSTANT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,31}")
@@ -109,18 +109,19 @@ _TRAINING_CHOICES = {
 """`training` keys whose value is one of a fixed set of names."""
 
 
-class _Reader(DomainReader):
+class _Reader(DefineReader):
     """One reader method per spec section."""
 
     def spec(self, root: YNode, default_name: str) -> Spec:
         root = self.mapping(root, "spec", TOP_KEYS, required=("domain", "unknowns", "equations"))
         e = root.entries
-        constants = self.constants(e["constants"]) if "constants" in e else ()
+        constants = self.constants(e["constants"], e) if "constants" in e else ()
         domain = self.domain(e["domain"])
         time = self.time(e["time"]) if "time" in e else None
         unknowns, unknown_locs = self.unknowns(e["unknowns"])
         parameters = self.parameters(e["parameters"]) if "parameters" in e else ()
         self.check_clashes(domain, time, unknowns, unknown_locs, constants, parameters, e)
+        defines = self.defines(e["define"], domain, time, unknowns, parameters) if "define" in e else ()
         name = self.name(e["name"], "name", RUN_NAME) if "name" in e else _run_name(default_name)
         return Spec(
             name=name,
@@ -131,6 +132,7 @@ class _Reader(DomainReader):
             unknowns=unknowns,
             unknown_locs=unknown_locs,
             constants=constants,
+            defines=defines,
             parameters=parameters,
             equations=self.equations(e["equations"]),
             conditions=self.conditions(e["conditions"], time.name if time else None) if "conditions" in e else (),
@@ -141,14 +143,19 @@ class _Reader(DomainReader):
             output=self.output(e["output"]) if "output" in e else OutputSettings(),
         )
 
-    def constants(self, node: YNode) -> tuple[Constant, ...]:
+    def constants(self, node: YNode, entries: dict[str, YNode]) -> tuple[Constant, ...]:
         node = self.mapping(node, "constants", tuple(node.entries) if isinstance(node, YMap) else ())
         result = []
         for key, value in node.entries.items():
             self.check_name(key, "constant", node.key_locs[key], CONSTANT_NAME)
             text = self.text(value, f"constants.{key}")
             scope = Scope(constants=tuple(self.constant_values), allow_unknowns=False, context=f"constant `{key}`")
-            expr = parse_expr(text.text, scope, text.loc)
+            try:
+                expr = parse_expr(text.text, scope, text.loc)
+            except SpecError as exc:
+                if exc.message.startswith("undefined name"):
+                    self.refuse_spatial_constant(key, text, scope, entries)
+                raise
             self._evaluate(expr, f"constants.{key}", text.loc)
             self.constant_values[key] = _substitute(expr, self.constant_values)
             result.append(Constant(key, text, node.key_locs[key], self.constant_values[key]))
@@ -186,7 +193,7 @@ class _Reader(DomainReader):
         return tuple(result)
 
     def check_clashes(self, domain, time, unknowns, unknown_locs, constants, parameters, entries) -> None:
-        """Names are unique across variables, unknowns, constants and parameters."""
+        """Names are unique across variables, unknowns, constants, parameters and defines."""
         seen: dict[str, str] = {}
         groups = [
             ("variable", [(v, domain.loc) for v in domain.variables] + ([(time.name, time.loc)] if time else [])),
@@ -196,6 +203,8 @@ class _Reader(DomainReader):
         ]
         if getattr(domain, "indexed", None):
             groups.append(("indexed variable", [(domain.indexed, domain.loc)]))
+        if isinstance(entries.get("define"), YMap):
+            groups.append(("define", list(entries["define"].key_locs.items())))
         for kind, names in groups:
             for n, loc in names:
                 if n in seen:

@@ -131,6 +131,20 @@ class Constant:
 
 
 @dataclass(frozen=True)
+class Define:
+    """A named expression of the variables (``r2: x^2 + y^2``): an abbreviation, not a value.
+
+    Expressions that mention it get ``expr`` in its place when they are parsed, so
+    no later stage knows it was there."""
+
+    name: str
+    value: Text
+    loc: Loc | None = None
+    expr: Any = None
+    """The value parsed (a SymPy expression), earlier defines substituted."""
+
+
+@dataclass(frozen=True)
 class Parameter:
     """A learnable scalar (inverse problems): its starting value and, if known, the truth."""
 
@@ -208,6 +222,7 @@ class Spec:
     description: str = ""
     time: TimeInterval | None = None
     constants: tuple[Constant, ...] = ()
+    defines: tuple[Define, ...] = ()
     parameters: tuple[Parameter, ...] = ()
     conditions: tuple[Condition, ...] = ()
     exact: tuple[tuple[str, Text], ...] = ()

@@ -37,7 +37,7 @@ def make_periodic(problem: SymbolicProblem) -> SymbolicProblem:
     axes = [t for t in problem.terms if t.kind == "periodic" and t.hard]
     if not axes:
         return problem
-    names = set(problem.variables) | set(problem.unknowns) | set(problem.parameters) | set(problem.constants)
+    names = set(problem.variables) | set(problem.unknowns) | set(problem.parameters) | set(problem.constants) | set(problem.defines)
     embedding = []
     for v in problem.variables:
         term = next((t for t in axes if t.periodic == v), None)

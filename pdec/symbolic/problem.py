@@ -93,6 +93,8 @@ class SymbolicProblem:
     reported: tuple[sympy.Basic, ...] = ()
     """The unknowns and the derivatives of them the spec's terms use, as written (before any
     rewriting in the network's output): what a run reports (`ProblemDef.solution`)."""
+    defines: dict[str, sympy.Expr] = field(default_factory=dict)
+    """The spec's `define:` names and values, for `pdec show`: the terms have them substituted."""
     constrained: dict[str, tuple[sympy.Expr, sympy.Expr]] = field(default_factory=dict)
     """Per unknown with exact conditions, ``(G, φ)``: the unknown is ``G + φ·N`` with ``N`` the
     network's output, and ``terms`` are written in ``N`` (`pdec.symbolic.hard`)."""
@@ -122,6 +124,7 @@ def build_problem(spec: Spec, check_exact: bool = True) -> SymbolicProblem:
         constants=tuple(constants),
         parameters=tuple(p.name for p in spec.parameters),
         indexed={spec.domain.indexed: spec.domain.variables} if getattr(spec.domain, "indexed", None) else {},
+        defines={d.name: d.expr for d in spec.defines},
     )
     eq_scope = Scope(**base, context="an equation")
     cond_scope = Scope(**base, allow_dn=True, context="a condition")
@@ -149,6 +152,7 @@ def build_problem(spec: Spec, check_exact: bool = True) -> SymbolicProblem:
         time=base["time"],
         unknowns=spec.unknowns,
         constants=constants,
+        defines=base["defines"],
         parameters=base["parameters"],
         terms=tuple(terms),
         exact=exact,
