@@ -236,9 +236,9 @@ PARSED = [
   of:
     - {shape: box, x: [0, 1], y: [0, 2], z: [0, 3]}
     - {shape: ball, variables: [z, x, y], center: [1.5, 0.5, 1], radius: 0.25}
-    - {shape: halfspace, variables: [y, z, x], normal: [1, 2, 3], offset: -1}
+    - {shape: halfspace, variables: [y, z, x], normal: [1, 2, 3], offset: 2}
 """,
-        csg("difference", box((0, 0, 0), (1, 2, 3)), ball((0.5, 1, 1.5), 0.25), half((3, 1, 2), -1)),
+        csg("difference", box((0, 0, 0), (1, 2, 3)), ball((0.5, 1, 1.5), 0.25), half((3, 1, 2), 2)),
         ("x", "y", "z"),
     ),
     Parsed(
