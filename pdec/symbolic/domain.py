@@ -32,6 +32,9 @@ def checked_domain(domain) -> Domain:
     result = domain_of(domain)
     if not isinstance(result, CSGDomain):
         return result
+    for operand in domain.operands:  # innermost first: an error names the composite that has it
+        if isinstance(operand, Composite):
+            checked_domain(operand)
     try:
         geometry = geometry_of(result)
         volume, _ = geometry.volume_estimate
