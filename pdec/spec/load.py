@@ -122,7 +122,7 @@ class _Reader(DefineReader):
         parameters = self.parameters(e["parameters"]) if "parameters" in e else ()
         self.check_clashes(domain, time, unknowns, unknown_locs, constants, parameters, e)
         defines = self.defines(e["define"], domain, time, unknowns, parameters) if "define" in e else ()
-        name = self.name(e["name"], "name", RUN_NAME) if "name" in e else _run_name(default_name)
+        name = self.run_name(e["name"]) if "name" in e else _run_name(default_name)
         return Spec(
             name=name,
             path=None if self.file.startswith("<") else Path(self.file),
@@ -142,6 +142,17 @@ class _Reader(DefineReader):
             training=self.training(e["training"], time) if "training" in e else TrainingSettings(),
             output=self.output(e["output"]) if "output" in e else OutputSettings(),
         )
+
+    def run_name(self, node: YNode) -> str:
+        """The run's name: it names files, not math, so a built-in name (`sin`, `d`) is fine."""
+        value = self.string(node, "name")
+        if not RUN_NAME.fullmatch(value):
+            raise SpecError(
+                f"invalid run name `{value}`: use letters, digits, `_`, `.` and `-`, starting with a letter or digit "
+                "(at most 64)",
+                node.loc,
+            )
+        return value
 
     def constants(self, node: YNode, entries: dict[str, YNode]) -> tuple[Constant, ...]:
         node = self.mapping(node, "constants", tuple(node.entries) if isinstance(node, YMap) else ())
