@@ -1,8 +1,8 @@
 """Geometry: the five composite-domain specs, each with soft and with exact (`hard: true`) Dirichlet data.
 
-Every run is `pdec solve` with the spec as shipped (no training section: `auto`) in a fresh
-process, one thread, pinned to one core, with a wall-clock budget (default 300 s); the
-`hard` variant is the same spec with `hard: true` added to each `impose: u = …` condition.
+Every run is `pdec solve` with the spec (no training section: `auto`) in a fresh process, one
+thread, pinned to one core, with a wall-clock budget (default 300 s), in two variants: `soft`
+(every condition in the loss) and `hard` (`hard: true` on each `impose: u = …` condition).
 The L-shape has no exact solution: its error is measured against the finite-difference
 reference the spec names (`specs/data/make_poisson_lshape.py`, accurate to about 2e-4) and,
 for comparison, against DeepXDE's reference file in the shared data (which is itself 9e-2
@@ -33,9 +33,9 @@ SHARED_LSHAPE = ROOT.parent / "shared" / "data" / "Poisson_Lshape.npz"
 
 
 def variant(name: str, kind: str, out: Path) -> Path:
-    """The spec as shipped (``soft``), or with ``hard: true`` on each `impose: u = …` condition,
-    written into ``out`` with its data paths made absolute."""
-    text = (ROOT / "specs" / f"{name}.yaml").read_text(encoding="utf-8")
+    """The spec with its Dirichlet data soft (``soft``) or with ``hard: true`` on each
+    `impose: u = …` condition, written into ``out`` with its data paths made absolute."""
+    text = (ROOT / "specs" / f"{name}.yaml").read_text(encoding="utf-8").replace(", hard: true}", "}")
     if kind == "hard":
         text = re.sub(r"(\{on: [^}]*impose: u = [^}]*)\}", r"\1, hard: true}", text)
     text = text.replace("reference: data/", f"reference: {ROOT / 'specs' / 'data'}/")

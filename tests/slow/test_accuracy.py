@@ -38,6 +38,11 @@ MEASURED = {
     "wave1d_velocity": {"u": 3e-5},  # 6.4e-6, exact conditions, auto (engd, rar-d)
     "poisson100d": {"u": 0.4},  # 0.23, adam
     "helmholtz": {"u": 1e-4},  # 1.9e-5 at 180 s, exact boundary data, auto (engd, rar-d)
+    "poisson_lshape": {"u": 5e-2},  # 2.2e-2, soft data, auto (engd, 2000 steps); a corner singularity
+    "laplace_annulus": {"u": 5e-6},  # 1.1e-6 at 300 s, exact outer data, auto (engd)
+    "poisson_plate_hole": {"u": 5e-9},  # 8.8e-10 at 300 s, exact data, auto (engd)
+    "laplace_pentagon": {"u": 5e-9},  # 1.1e-9, exact data, auto (engd)
+    "poisson_cube_cavity": {"u": 1e-8},  # 1.6e-9 at 300 s, exact data, auto (engd)
 }
 PARAMETERS = {
     # spec: {parameter: bound on its relative error}

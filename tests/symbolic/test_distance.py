@@ -30,7 +30,7 @@ EXACT = {
 
 
 def _hard(name: str, tmp_path) -> pdec.Problem:
-    text = (SPECS / f"{name}.yaml").read_text(encoding="utf-8")
+    text = (SPECS / f"{name}.yaml").read_text(encoding="utf-8").replace(", hard: true}", "}")
     text = re.sub(r"(\{on: [^}]*impose: u = [^}]*)\}", r"\1, hard: true}", text)
     text = text.replace("reference: data/", f"reference: {SPECS / 'data'}/")
     path = tmp_path / f"{name}.yaml"
