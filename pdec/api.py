@@ -138,7 +138,7 @@ def solve(
     """
     from .codegen.emit import problem_hash
     from .codegen.load import load_problem
-    from .runtime.run import fixed_settings, run
+    from .runtime.run import fixed_settings, join_world, run
     from .runtime.rundir import RunDir, write_atomic
 
     overrides = spec_overrides(steps=steps, optimizer=optimizer, device=device, dtype=dtype, seed=seed, settings=settings)
@@ -147,11 +147,15 @@ def solve(
     definition = load_problem(compiled.source, loaded.name)
     key = problem_hash(compiled.source)
     out_dir = Path(out or loaded.output.dir or Path("runs") / loaded.name)
-    run_dir = RunDir.for_training(
-        out_dir, resume=resume, source_hash=key, fixed=fixed_settings(definition, definition.training)
-    )
+    world = join_world(definition.training)  # under torchrun: rank 0 alone writes the run directory
+    run_dir = None
+    with world.agreement():
+        if world.is_root:
+            run_dir = RunDir.for_training(
+                out_dir, resume=resume, source_hash=key, fixed=fixed_settings(definition, definition.training)
+            )
     try:
-        if loaded.path is not None:
+        if loaded.path is not None and world.is_root:
             try:
                 write_atomic(out_dir / "spec.yaml", Path(loaded.path).read_bytes())
             except OSError as exc:
@@ -166,9 +170,10 @@ def solve(
             extra_resolved={"overrides": list(overrides)},
         )
     finally:
-        run_dir.release()
+        if run_dir is not None:
+            run_dir.release()
     problem.compiled = compiled
-    if loaded.output.plots:
+    if loaded.output.plots and world.is_root:
         from .report.plots import plot_run
 
         plot_run(out_dir)

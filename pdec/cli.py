@@ -64,12 +64,22 @@ STATUS_EXIT = {"completed": 0, "time-limit": 0, "interrupted": 130, "diverged": 
 def _solve(args: argparse.Namespace) -> int:
     import json
 
+    from .runtime.distributed import current_world, launched
+
+    if args.nproc is not None and args.nproc < 1:
+        raise PdecError("--nproc must be at least 1")
+    if args.nproc and args.nproc > 1 and not launched():
+        from .launch import launch_ranks
+
+        return launch_ranks(args.nproc, _without_nproc(args.argv))
+
     from .report.progress import RichReporter
     from .runtime.trainer import PrintReporter
     from .api import solve
 
     reporter = None
-    if not (args.quiet or args.json):
+    root = not launched() or int(os.environ.get("RANK", "0")) == 0  # under torchrun rank 0 alone reports
+    if root and not (args.quiet or args.json):
         # without a terminal a live bar shows only when it stops, cut to 80 columns: plain lines instead
         reporter = RichReporter(args.spec) if sys.stderr.isatty() else PrintReporter()
     result = solve(
@@ -86,11 +96,24 @@ def _solve(args: argparse.Namespace) -> int:
         reporter=reporter,
         allow_outside_data=args.allow_outside_data,
     )
-    if args.json:
+    if args.json and current_world().is_root:
         print(json.dumps(result.summary, indent=2))
-    elif not args.quiet:
+    elif not args.quiet and current_world().is_root:
         print(f"run directory: {result.run_dir}", file=sys.stderr)
     return STATUS_EXIT[result.summary["status"]]
+
+
+def _without_nproc(argv: list[str]) -> list[str]:
+    """The command line for each rank: ``--nproc N`` (or ``--nproc=N``) removed."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            out.append(arg)
+    return out
 
 
 def _codegen(args: argparse.Namespace) -> int:
@@ -212,6 +235,10 @@ def build_parser() -> argparse.ArgumentParser:
     solve.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE", help="override a spec setting")
     solve.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     solve.add_argument("--json", action="store_true", help="print summary.json to stdout")
+    solve.add_argument(
+        "--nproc", type=int, metavar="N",
+        help="train data-parallel on N local processes (torchrun's launcher, one thread each; docs/distributed.md)",
+    )  # fmt: skip
     _allow_outside(solve)
     solve.set_defaults(run=_solve)
 
@@ -261,7 +288,9 @@ def _allow_outside(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.argv = argv
     try:
         return args.run(args)
     except SpecError as exc:
@@ -273,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             traceback.print_exc()
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_SPEC_ERROR
+        return getattr(exc, "exit_code", EXIT_SPEC_ERROR)  # a lost rank is not the spec's fault: 1
     except KeyboardInterrupt:
         return 130
     except Exception:  # a bug in pdec, not in the spec

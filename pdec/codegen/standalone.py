@@ -28,6 +28,7 @@ RUNTIME_FILES = (
     "taylor/mlp.py",
     "geometry.py",
     "points.py",
+    "runtime/distributed.py",
     "runtime/problem.py",
     "runtime/sampling.py",
     "runtime/causal.py",
@@ -84,13 +85,13 @@ def main(argv=None):
             out=args.out,
             max_time=args.max_time,
             resume=args.resume,
-            reporter=None if args.quiet or args.json else PrintReporter(),
+            reporter=None if args.quiet or args.json else PrintReporter(),  # under torchrun: rank 0's
             source_hash=SOURCE_HASH,
         )
     except PdecError as exc:  # the user's doing (a checkpoint of another problem, no CUDA, ...): no traceback
         print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if args.json:
+        return getattr(exc, "exit_code", 2)  # a lost rank of a torchrun run: 1
+    if args.json and current_world().is_root:
         print(json.dumps(summary, indent=2))
     return {"completed": 0, "time-limit": 0, "interrupted": 130, "diverged": 1}[summary["status"]]
 

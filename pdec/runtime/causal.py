@@ -32,11 +32,14 @@ def slab_index(t: torch.Tensor, t0: float, t1: float, slabs: int = SLABS) -> tor
     return ((t.detach() - t0) / (t1 - t0) * slabs).floor().clamp(0, slabs - 1).long()
 
 
-def slab_weights(index: torch.Tensor, r2: torch.Tensor, epsilon: float, slabs: int = SLABS) -> torch.Tensor:
+def slab_weights(index: torch.Tensor, r2: torch.Tensor, epsilon: float, slabs: int = SLABS, world=None) -> torch.Tensor:
     """``w_i`` per slab from the points' slabs (`slab_index`) and squared residuals ``r2``
-    (detached). An empty slab has loss 0 (it adds nothing to the later ones)."""
+    (detached). An empty slab has loss 0 (it adds nothing to the later ones). ``world``: the
+    points are a rank's shard, the slab sums are summed over the ranks (`distributed.py`)."""
     total = torch.zeros(slabs, dtype=r2.dtype, device=r2.device).index_add_(0, index, r2.detach())
     count = torch.zeros(slabs, dtype=r2.dtype, device=r2.device).index_add_(0, index, torch.ones_like(r2))
+    if world is not None:
+        world.sum_many_([total, count])
     loss = total / count.clamp(min=1)
     before = torch.cat([loss.new_zeros(1), torch.cumsum(loss, 0)[:-1]])  # exclusive: no inf − inf
     return torch.exp(-epsilon * before)
@@ -53,9 +56,9 @@ class Causal:
         self.min_weight = math.inf
         """The smallest slab weight seen since the last `update` (over equations and line searches)."""
 
-    def weigh(self, X: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+    def weigh(self, X: torch.Tensor, r: torch.Tensor, world=None) -> torch.Tensor:
         index = slab_index(X[:, self.column], *self.interval)
-        w = slab_weights(index, r.square(), self.epsilon)
+        w = slab_weights(index, r.square(), self.epsilon, world=world)
         self.min_weight = min(self.min_weight, float(w.min()))
         return r * w[index].sqrt()
 

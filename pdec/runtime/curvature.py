@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+from pdec.runtime.distributed import World, current_world
 from pdec.taylor import Recording, record_passes
 
 
@@ -93,6 +94,12 @@ class GNLinearization:
     losses: dict[str, Tensor]
     shapes: list[tuple[int, int]]  # per layer (out, in + 1)
     n_pde: int
+    world: World = field(default_factory=World)
+    """Distributed (`distributed.py`): ``terms`` hold this rank's rows; vectors over rows
+    (`jvp`, `residual`) are gathered over the ranks, parameter-space results (`vjp`,
+    `gradient`) summed, so every rank sees the global linearization."""
+    rows: list[int] | None = None
+    """Rows per rank (distributed runs only)."""
 
     @property
     def n_params(self) -> int:
@@ -100,12 +107,17 @@ class GNLinearization:
 
     @property
     def n_rows(self) -> int:
-        return sum(t.r.numel() for t in self.terms)
+        """Rows of ``J̃`` (over all ranks)."""
+        return sum(t.r.numel() for t in self.terms) if self.rows is None else sum(self.rows)
 
     # -- products with J̃ (all in float64) ------------------------------------
     def jvp(self, vs: list[Tensor], vp: Tensor | None = None) -> Tensor:
         """``J̃ v`` for a direction given per layer (``[out, in+1]``) and for the
-        PDE parameters: the stacked scaled rows of all terms."""
+        PDE parameters: the stacked scaled rows of all terms (of all ranks, in rank order)."""
+        out = self._jvp_local(vs, vp)
+        return out if self.rows is None else self.world.gather_rows(out, self.rows)
+
+    def _jvp_local(self, vs: list[Tensor], vp: Tensor | None = None) -> Tensor:
         rows = []
         for t in self.terms:
             out = torch.zeros_like(t.r)
@@ -120,7 +132,17 @@ class GNLinearization:
         return torch.cat(rows)
 
     def vjp(self, u: Tensor) -> tuple[list[Tensor], Tensor]:
-        """``J̃ᵀ u`` per layer and for the PDE parameters."""
+        """``J̃ᵀ u`` per layer and for the PDE parameters (``u`` over the rows of all ranks)."""
+        if self.rows is None:
+            return self._vjp_local(u)
+        start = sum(self.rows[: self.world.rank])
+        return self._summed(*self._vjp_local(u[start : start + self.rows[self.world.rank]]))
+
+    def _summed(self, vs: list[Tensor], vp: Tensor) -> tuple[list[Tensor], Tensor]:
+        self.world.sum_many_([*vs, vp])
+        return vs, vp
+
+    def _vjp_local(self, u: Tensor) -> tuple[list[Tensor], Tensor]:
         vs = [torch.zeros(o, i, dtype=torch.float64, device=u.device) for o, i in self.shapes]
         vp = torch.zeros(self.n_pde, dtype=torch.float64, device=u.device)
         start = 0
@@ -136,15 +158,22 @@ class GNLinearization:
         return vs, vp
 
     def residual(self) -> Tensor:
-        """The stacked scaled residuals ``r̃``."""
+        """The stacked scaled residuals ``r̃`` (of all ranks)."""
+        out = self.local_residual()
+        return out if self.rows is None else self.world.gather_rows(out, self.rows)
+
+    def local_residual(self) -> Tensor:
+        """This rank's rows of ``r̃`` (all of them in one process)."""
         return torch.cat([t.c * t.r for t in self.terms])
 
     def gradient(self) -> tuple[list[Tensor], Tensor]:
         """``J̃ᵀ r̃``: half the gradient of the loss."""
-        return self.vjp(self.residual())
+        if self.rows is None:
+            return self.vjp(self.residual())
+        return self._summed(*self._vjp_local(self.local_residual()))
 
     def jacobian(self) -> Tensor:
-        """The dense ``J̃ [rows, D]`` (ENGD, tests)."""
+        """The dense ``J̃ [rows, D]`` (ENGD, tests): this rank's rows (`local_residual`'s)."""
         blocks = []
         for t in self.terms:
             M = t.r.numel()
@@ -169,7 +198,8 @@ def gn_linearize(problem, residual_fn, weights: dict[str, float]) -> GNLineariza
     with record_passes(model, generic=True) as passes:  # generic: one backward per residual block
         residuals = residual_fn()
     anchor = layers[0].weight
-    losses = {k: weights[k] * r.detach().square().mean() for k, r in residuals.items()}
+    world = current_world()
+    losses = world.sum_dict({k: weights[k] * r.detach().square().mean() for k, r in residuals.items()})
     total = sum(losses.values())
     terms = []
     for name, r in residuals.items():
@@ -195,7 +225,38 @@ def gn_linearize(problem, residual_fn, weights: dict[str, float]) -> GNLineariza
                 term.p_cols = _parameter_columns(r, pde)
         terms.append(term)
     shapes = [(layer.weight.shape[0], layer.weight.shape[1] + 1) for layer in layers]
-    return GNLinearization(terms, total.detach(), losses, shapes, sum(p.numel() for p in pde))
+    lin = GNLinearization(terms, total.detach(), losses, shapes, sum(p.numel() for p in pde))
+    if world.size > 1:  # the rows each rank holds, for gathering vectors over rows
+        here = torch.tensor([float(sum(t.r.numel() for t in terms))], dtype=torch.float64, device=world.device)
+        lin.world, lin.rows = world, [int(n) for n in world.gather(here)[:, 0].tolist()]
+    return lin
+
+
+def reduce_kfac_factors(factors: dict, lin: GNLinearization) -> dict:
+    """KFAC's factors ``{(term, pass): [(A, B, S)]}`` of this rank's points summed over the ranks.
+
+    ``B`` is a sum over points already (the residual scale carries the rank's share); ``A`` is a
+    mean over the ``N`` points of its pass, so it is summed as ``N A`` with ``N`` and divided
+    after. One collective for all factors. A plain run gets ``factors`` back untouched."""
+    world = lin.world
+    if world.size == 1:
+        return factors
+    counts = {}
+    for t in lin.terms:
+        for piece in t.pieces:
+            counts.setdefault((t.name, piece.pass_index), piece.n)
+    keys = list(factors)
+    ns = torch.tensor([float(counts[k]) for k in keys], dtype=torch.float64, device=world.device)
+    flat = [ns] + [x for k in keys for A, B, _ in factors[k] for x in (A * counts[k], B)]
+    world.sum_many_(flat)
+    out, i = {}, 1
+    for j, k in enumerate(keys):
+        layers = []
+        for _, _, S in factors[k]:
+            layers.append((flat[i] / ns[j], flat[i + 1], S))
+            i += 2
+        out[k] = layers
+    return out
 
 
 def _backward_block(passes: Recording, scalar: Tensor, anchor: Tensor) -> list[int]:

@@ -52,6 +52,16 @@ def engd_solve(J: Tensor, r: Tensor, damping: float) -> Tensor:
     wide = N < D
     gram = J @ J.T if wide else J.T @ J
     rhs = r if wide else J.T @ r
+    x = gram_solve(gram, rhs, damping)
+    if x is None:  # not factorizable even with jitter: a non-finite Jacobian. A non-finite step lets the
+        # line search find no finite loss, and the trainer recovers from the last good state.
+        return torch.full((D,), float("nan"), dtype=J.dtype, device=J.device)
+    return J.T @ x if wide else x
+
+
+def gram_solve(gram: Tensor, rhs: Tensor, damping: float) -> Tensor | None:
+    """``(gram + λI)⁻¹ rhs`` by Cholesky, with the jitter retries of `engd_solve`; None when
+    no factorization succeeds."""
     scale = float(gram.diagonal().mean()) or 1.0
     shift = damping
     for attempt in range(JITTER_TRIES):
@@ -59,12 +69,19 @@ def engd_solve(J: Tensor, r: Tensor, damping: float) -> Tensor:
         system.diagonal().add_(shift)
         factor, info = torch.linalg.cholesky_ex(system)
         if int(info) == 0:
-            x = torch.cholesky_solve(rhs.unsqueeze(1), factor)[:, 0]
-            return J.T @ x if wide else x
+            return torch.cholesky_solve(rhs.unsqueeze(1), factor)[:, 0]
         shift = damping + scale * 1e-14 * 100**attempt
-    # not factorizable even with jitter: a non-finite Jacobian. A non-finite step lets the
-    # line search find no finite loss, and the trainer recovers from the last good state.
-    return torch.full((D,), float("nan"), dtype=J.dtype, device=J.device)
+    return None
+
+
+def engd_solve_sharded(J: Tensor, r: Tensor, damping: float, world) -> Tensor:
+    """`engd_solve` when the rows of ``J`` and ``r`` are spread over the ranks of a distributed
+    run: ``J̃ᵀJ̃ = Σ_ranks JᵀJ`` and ``J̃ᵀr̃ = Σ_ranks Jᵀr`` are sums over rows, all-reduced, and
+    every rank solves the same D×D system. (The N×N kernel form needs every row on one rank.)"""
+    gram, rhs = J.T @ J, J.T @ r
+    world.sum_many_([gram, rhs])
+    x = gram_solve(gram, rhs, damping)
+    return torch.full((J.shape[1],), float("nan"), dtype=J.dtype, device=J.device) if x is None else x
 
 
 def adapt_damping(damping: float, step_size: float, floor: float) -> float:
@@ -109,13 +126,13 @@ class ENGD(Optimizer):
 
     def step(self, residual_fn, weights):
         lin = gn_linearize(self.problem, residual_fn, weights)
-        J, r = lin.jacobian(), lin.residual()
+        J, r = lin.jacobian(), lin.local_residual()
         with gn_one_thread():
-            delta = engd_solve(J, r, self.damping)
+            delta = engd_solve(J, r, self.damping) if lin.rows is None else engd_solve_sharded(J, r, self.damping, lin.world)
         vs, vp = gn_unflatten(-delta, lin.shapes, lin.n_pde)
         eta, total, losses = gn_line_search(self.problem, residual_fn, weights, vs, vp, current=lin.total)
         self.steps += 1
-        self.info = {"damping": self.damping, "step_size": eta, "rows": float(J.shape[0])}
+        self.info = {"damping": self.damping, "step_size": eta, "rows": float(lin.n_rows)}
         if self.settings.adaptive_damping:
             self.damping = adapt_damping(self.damping, eta, float(self.settings.damping))
         return total, losses

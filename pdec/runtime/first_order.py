@@ -16,10 +16,23 @@ from abc import abstractmethod
 import torch
 
 from pdec.contract import TrainingSettings
+from pdec.runtime.distributed import current_world
 from pdec.runtime.losses import term_losses
 from pdec.runtime.protocol import Optimizer
 
 LINE_SEARCH_EVALS = 25
+
+
+def _summed(world, params: list[torch.Tensor], losses: dict[str, torch.Tensor]):
+    """The loss per term, its total and the parameters' ``.grad`` summed over the ranks, in one
+    collective (a parameter without a gradient gets a zero one, the same on every rank)."""
+    for p in params:
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+    values = torch.stack([v.detach().to(torch.float64) for v in losses.values()])
+    world.sum_many_([values, *(p.grad for p in params)])
+    losses = {k: values[i].to(v.dtype) for i, (k, v) in enumerate(losses.items())}
+    return losses, sum(losses.values())
 
 
 class _TorchOptimizer(Optimizer):
@@ -38,6 +51,7 @@ class _TorchOptimizer(Optimizer):
 
     def step(self, residual_fn, weights):
         last = None
+        world = current_world()
 
         def closure() -> torch.Tensor:
             nonlocal last
@@ -45,6 +59,8 @@ class _TorchOptimizer(Optimizer):
             losses = term_losses(residual_fn(), weights)
             total = sum(losses.values())
             total.backward()
+            if world.size > 1:  # a rank's share of the loss and its gradient: sum over the ranks
+                losses, total = _summed(world, self.params, losses)
             last = (total.detach(), {k: v.detach() for k, v in losses.items()})
             return total
 

@@ -54,7 +54,7 @@ import torch
 from torch import Tensor
 
 from pdec.contract import KFAC_FLAVOURS, TrainingSettings
-from pdec.runtime.curvature import GNLinearization, gn_linearize
+from pdec.runtime.curvature import GNLinearization, gn_linearize, reduce_kfac_factors
 from pdec.runtime.kronecker import BlockDiagonal, BlockDiagonalInverse, KroneckerSum
 from pdec.runtime.linesearch import (
     GN_GRID,
@@ -109,7 +109,7 @@ def kfac_factors(lin: GNLinearization, flavour: str = "expand") -> dict[tuple[st
                     B = B + g2.T @ g2
                 layers.append((A, t.c**2 * B, S))
             out[(t.name, p)] = layers
-    return out
+    return reduce_kfac_factors(out, lin)  # summed over the ranks of a distributed run
 
 
 def _merge(pairs: list[tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
@@ -200,6 +200,7 @@ class KroneckerFactored(Optimizer):
         pde = None
         if lin.n_pde:
             pde = sum(t.c**2 * t.p_cols.T @ t.p_cols for t in lin.terms if t.p_cols is not None)
+            pde = lin.world.sum_(pde)  # a sum over points: over the ranks too
             pde = pde + self.damping * torch.eye(lin.n_pde, dtype=torch.float64, device=pde.device)
         return BlockDiagonal(self.layers, pde)
 

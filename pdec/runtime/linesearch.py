@@ -19,6 +19,8 @@ import math
 import torch
 from torch import Tensor
 
+from pdec.runtime.distributed import current_world
+
 GN_GRID = tuple(0.5**k for k in range(31))
 """Line-search step sizes 2^0 … 2^-30 (Müller & Zeinhofer 2023)."""
 
@@ -79,7 +81,8 @@ def gn_apply(problem, vs: list[Tensor], vp: Tensor, scale: float = 1.0) -> None:
 
 @torch.no_grad()
 def gn_loss(residual_fn, weights: dict[str, float]) -> tuple[Tensor, dict[str, Tensor]]:
-    losses = {k: weights[k] * r.square().mean() for k, r in residual_fn().items()}
+    """The loss per term and its total, summed over the ranks of a distributed run."""
+    losses = current_world().sum_dict({k: weights[k] * r.square().mean() for k, r in residual_fn().items()})
     return sum(losses.values()), losses
 
 

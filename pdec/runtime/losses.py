@@ -12,9 +12,12 @@ from pdec.runtime.problem import Problem
 from pdec.runtime.sampling import Batch
 
 
-def term_residuals(problem: Problem, batches: dict[str, Batch], generator=None, causal=None) -> dict[str, torch.Tensor]:
+def term_residuals(
+    problem: Problem, batches: dict[str, Batch], generator=None, causal=None, world=None
+) -> dict[str, torch.Tensor]:
     """``{term: residual [M]}`` for every equation and condition; ``causal`` (a
-    `pdec.runtime.causal.Causal`) weighs the equations' residuals by time slab."""
+    `pdec.runtime.causal.Causal`) weighs the equations' residuals by time slab, its slab
+    losses summed over ``world`` when the batches are a rank's shard (`distributed.py`)."""
     P = problem.parameters
     out: dict[str, torch.Tensor] = {}
     interior = batches["interior"].X
@@ -26,7 +29,7 @@ def term_residuals(problem: Problem, batches: dict[str, Batch], generator=None, 
                 D_interior = problem.derivatives(interior, "interior", generator)
             out[term.name] = term.residual(interior, D_interior, P, None)
             if causal is not None:
-                out[term.name] = causal.weigh(interior, out[term.name])
+                out[term.name] = causal.weigh(interior, out[term.name], world)
         elif term.kind in ("boundary", "initial"):
             out[term.name] = term.residual(b.X, problem.derivatives(b.X, term.point_set, generator), P, b.normals)
         elif term.kind == "periodic":
@@ -42,3 +45,12 @@ def term_residuals(problem: Problem, batches: dict[str, Batch], generator=None, 
 def term_losses(residuals: dict[str, torch.Tensor], weights: dict[str, float]) -> dict[str, torch.Tensor]:
     """``weight × mean(r²)`` per term."""
     return {name: weights[name] * r.square().mean() for name, r in residuals.items()}
+
+
+def sharded_residuals(problem: Problem, local: dict[str, Batch], scales: dict[str, float], world, causal=None):
+    """`term_residuals` on a rank's shard of the points, each term scaled by its point set's
+    ``√(n_local/n)`` (`distributed.shard_batches`): the local ``w · mean(r̃²)`` is then the rank's
+    share of the global term, and the ranks' shares sum to it."""
+    out = term_residuals(problem, local, causal=causal, world=world)
+    sets = {t.name: ("interior" if t.kind == "equation" else t.point_set) for t in problem.definition.terms}
+    return {k: r * scales[sets[k]] for k, r in out.items()}

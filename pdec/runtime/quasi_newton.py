@@ -34,6 +34,7 @@ import torch
 from torch import Tensor
 
 from pdec.contract import TrainingSettings
+from pdec.runtime.distributed import current_world
 from pdec.runtime.linesearch import WOLFE_CURVATURE, wolfe_line_search
 from pdec.runtime.losses import term_losses
 from pdec.runtime.protocol import Optimizer
@@ -159,6 +160,12 @@ class BFGS(Optimizer):
             total = sum(losses.values())
             grads = torch.autograd.grad(total, self.params, allow_unused=True)
         g = torch.cat([(d if d is not None else torch.zeros_like(p)).reshape(-1) for d, p in zip(grads, self.params)])
+        world = current_world()
+        if world.size > 1:  # a rank's share of the loss and gradient (`distributed.py`): sum over the ranks
+            values = torch.stack([v.detach().to(torch.float64) for v in losses.values()])
+            world.sum_many_([values, g])
+            losses = {k: values[i].to(v.dtype) for i, (k, v) in enumerate(losses.items())}
+            total = sum(losses.values())
         return total.detach(), {k: v.detach() for k, v in losses.items()}, g
 
     def _current(self, x: Tensor, residual_fn, weights):

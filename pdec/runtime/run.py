@@ -8,22 +8,32 @@ import torch
 
 from pdec.contract import OutputSettings, ProblemDef, TrainingSettings
 from pdec.errors import PdecError
+from pdec.runtime.distributed import World, current_world, init_world, launched
 from pdec.runtime.evaluate import Evaluator
 from pdec.runtime.problem import Problem
-from pdec.runtime.rundir import RunDir
+from pdec.runtime.rundir import FollowerRunDir, RunDir
 from pdec.runtime.sampling import Sampler
 from pdec.runtime.trainer import Reporter, RunSettings, Trainer
 
 TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
-def resolve_device(name: str) -> torch.device:
-    """`auto` is CUDA when there is one, else the CPU."""
+def resolve_device(name: str, world: World | None = None) -> torch.device:
+    """`auto` is CUDA when there is one, else the CPU; a rank of a distributed run on CUDA gets
+    its own GPU (``LOCAL_RANK``, `distributed.init_world`)."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
         raise PdecError("device `cuda` was asked for, but torch sees no CUDA device; use `--device cpu` or `auto`")
+    if world is not None and world.size > 1 and torch.device(name).type == "cuda":
+        return world.device
     return torch.device(name)
+
+
+def join_world(training: TrainingSettings) -> World:
+    """The distributed world of this process (`distributed.init_world`): one process unless
+    torchrun started it as a rank; the backend follows the device (NCCL on CUDA, else gloo)."""
+    return init_world(resolve_device(training.device)) if launched() else current_world()
 
 
 def fixed_settings(definition: ProblemDef, training: TrainingSettings) -> dict:
@@ -60,18 +70,19 @@ def run(
     training = definition.training if training is None else training
     output = definition.output if output is None else output
     dtype = TORCH_DTYPES[training.dtype]
-    device = resolve_device(training.device)
+    world = join_world(training)
+    device = resolve_device(training.device, world)
     seed = int(training.seed)
     torch.manual_seed(seed)
     problem = Problem(definition, dtype=dtype, device=device, seed=seed)
     sampler = Sampler(definition, training, dtype=dtype, device=device, seed=seed)
     evaluator = Evaluator(definition, output, dtype=dtype, device=device)
-    run_dir = RunDir.for_training(
-        out or output.dir or Path("runs") / definition.name,
-        resume=resume,
-        source_hash=source_hash,
-        fixed=fixed_settings(definition, training),
-    )
+    path = out or output.dir or Path("runs") / definition.name
+    with world.agreement():  # rank 0 checks and locks the run directory; the others only read it
+        if world.is_root:
+            run_dir = RunDir.for_training(path, resume=resume, source_hash=source_hash, fixed=fixed_settings(definition, training))
+        else:
+            run_dir, reporter = FollowerRunDir(path), None
     run_dir.write_json(
         "resolved.json",
         {
@@ -93,7 +104,9 @@ def run(
         checkpoint_every=int(output.checkpoint_every),
         log_every=int(training.log_every),
         source_hash=source_hash,
-        extra_summary={"device": str(device), "dtype": training.dtype, "seed": seed, **(extra_summary or {})},
+        extra_summary={
+            "device": str(device), "dtype": training.dtype, "seed": seed, "world_size": world.size, **(extra_summary or {})
+        },
     )
     trainer = Trainer(problem, sampler, evaluator, run_dir, settings, training, reporter)
     if definition.choice and reporter is not None:

@@ -371,3 +371,30 @@ class RunDir:
         if paths:
             raise PdecError(f"none of the checkpoints in {self.path} can be read (truncated or damaged files)")
         return None
+
+
+class FollowerRunDir(RunDir):
+    """The run directory as a rank other than 0 of a distributed run sees it: it reads
+    checkpoints (to resume) and writes nothing, since rank 0 writes the run directory."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._release = None
+
+    def write_json(self, name: str, data: dict) -> None:
+        pass
+
+    def write_text(self, name: str, text: str) -> None:
+        pass
+
+    def append_metrics(self, record: dict) -> None:
+        pass
+
+    def truncate_metrics(self, after_step: int) -> None:
+        pass
+
+    def save_npz(self, name: str, **arrays: np.ndarray) -> None:
+        pass
+
+    def save_checkpoint(self, step: int, state: dict, keep: int = 3) -> Path | None:
+        return None

@@ -24,7 +24,8 @@ from pdec.contract import TrainingSettings
 from pdec.errors import PdecError
 from pdec.runtime.evaluate import Evaluator
 from pdec.runtime.causal import Causal
-from pdec.runtime.losses import term_losses, term_residuals
+from pdec.runtime.distributed import current_world, shard_batches, shard_counts
+from pdec.runtime.losses import sharded_residuals, term_losses, term_residuals
 from pdec.runtime.optimizers import make_optimizer
 from pdec.runtime.plateau import Plateau
 from pdec.runtime.problem import Problem
@@ -137,6 +138,10 @@ class Trainer:
         self.optimizer: Optimizer | None = None
         self._stop_signal = False
         self._last: tuple[torch.Tensor, dict[str, torch.Tensor]] | None = None
+        self.world = current_world()
+        """Distributed runs (`distributed.py`): every rank holds all of ``batches`` (the
+        checkpointed points) and evaluates its shard; rank 0 alone evaluates errors."""
+        self._shard: tuple | None = None  # (batches it was cut from, local batches, scales)
 
     # -- optimizer -------------------------------------------------------------
     def _ensure_optimizer(self) -> None:
@@ -145,19 +150,47 @@ class Trainer:
 
     @torch.no_grad()
     def _equation_residual(self, X: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
-        """``Σ_equations r²`` at ``X``, for the `rar-d` sampler (in chunks: it sees many candidates)."""
+        """``Σ_equations r²`` at ``X``, for the `rar-d` sampler (in chunks: it sees many candidates;
+        distributed, each rank scores its shard of them and the scores are gathered)."""
+        world = self.world
+        if world.size > 1 and len(X) >= world.size:
+            counts = shard_counts(len(X), world)
+            lo = sum(counts[: world.rank])
+            return world.gather_rows(self._equation_residual_local(X[lo : lo + counts[world.rank]], chunk), counts)
+        return self._equation_residual_local(X, chunk)
+
+    def _equation_residual_local(self, X: torch.Tensor, chunk: int) -> torch.Tensor:
         parts = [sum(r.square() for r in self.problem.residuals(X[i : i + chunk]).values()) for i in range(0, len(X), chunk)]
         return torch.cat(parts)
 
-    def _optimizer_step(self) -> None:
-        if self.settings.max_time:  # per invocation, as the time limit itself
-            self.optimizer.budget_used = (time.perf_counter() - self._t0) / self.settings.max_time
+    def _optimizer_step(self, wall: float | None = None) -> None:
+        if self.settings.max_time:  # per invocation, as the time limit itself (distributed: rank 0's clock)
+            used = time.perf_counter() - self._t0 if wall is None else wall
+            self.optimizer.budget_used = used / self.settings.max_time
         self._last = self.optimizer.step(self._residuals, self.weights)
         if self.causal is not None:
             self.causal.update()
 
     def _residuals(self) -> dict[str, torch.Tensor]:
+        if self.world.size == 1:
+            return term_residuals(self.problem, self.batches, causal=self.causal)
+        if self._shard is None or self._shard[0] is not self.batches:  # new points: cut this rank's shard
+            self._shard = (self.batches, *shard_batches(self.batches, self.world))
+        return sharded_residuals(self.problem, self._shard[1], self._shard[2], self.world, causal=self.causal)
+
+    def _full_residuals(self) -> dict[str, torch.Tensor]:
+        """Every point on every rank (the NTK weights choose entries by position)."""
         return term_residuals(self.problem, self.batches, causal=self.causal)
+
+    def _agree(self, wall: float) -> float:
+        """Distributed: every rank stops at the same step, so the stop is decided together:
+        rank 0's clock for the time limit, and a signal to any rank stops all of them."""
+        if self.world.size == 1:
+            return wall
+        flags = torch.tensor([wall if self.world.is_root else 0.0, float(self._stop_signal)], dtype=torch.float64)
+        self.world.sum_(flags.to(self.world.device))
+        self._stop_signal = bool(flags[1] > 0)
+        return float(flags[0])
 
     # -- state -----------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -232,7 +265,7 @@ class Trainer:
             self._last_log = now
 
     def _evaluate(self) -> tuple[dict[str, float], np.ndarray | None]:
-        if not self.evaluator.has_truth:
+        if not self.evaluator.has_truth or not self.world.is_root:  # distributed: rank 0 reports
             return {}, None
         prediction = self.evaluator.predict(self.problem.solution)
         return self.evaluator.rel_l2(prediction), prediction
@@ -265,6 +298,8 @@ class Trainer:
         self._t0 = time.perf_counter()
         if settings.resume:
             state = self.run_dir.load_latest_checkpoint()
+            if not self.world.same(-1 if state is None else state["step"]):
+                raise PdecError("--resume: the ranks read different checkpoints (is the run directory shared by all nodes?)")
             if state is not None:
                 self.load_state_dict(state)
                 self.resumed_from = self.step
@@ -282,7 +317,7 @@ class Trainer:
         curve_every = max(1, settings.steps // 100)  # the loss curve gets at least 100 points
         try:
             while self.step < settings.steps:
-                wall = time.perf_counter() - self._t0
+                wall = self._agree(time.perf_counter() - self._t0)
                 if self._stop_signal:
                     status = "interrupted"
                     break
@@ -294,9 +329,9 @@ class Trainer:
                     self.batches = self.sampler.draw(self._equation_residual)
                 if self.step % self.training.weighting_every == 0:
                     self.weights = self.weighting.update(
-                        self.step, self._residuals
+                        self.step, self._residuals if getattr(self.weighting, "sharded", True) else self._full_residuals
                     )
-                self._optimizer_step()
+                self._optimizer_step(None if self.world.size == 1 else wall)
                 total, losses = self._last
                 if not torch.isfinite(total):
                     bad = [k for k, v in losses.items() if not torch.isfinite(v)] or ["the total"]
@@ -340,7 +375,7 @@ class Trainer:
             self.problem.parameters.load_state_dict(good["parameters"])
             self.step = good["step"]
         if self._last is None:  # no step ran (resumed at the end, or stopped at once): measure the loss
-            losses = term_losses(self._residuals(), self.weights)
+            losses = self.world.sum_dict(term_losses(self._residuals(), self.weights))
             self._last = (sum(losses.values()).detach(), {k: v.detach() for k, v in losses.items()})
         self._checkpoint()
         return self._finish(status, message)
@@ -374,6 +409,9 @@ class Trainer:
                 }
         summary.update(self.settings.extra_summary)
         summary = jsonable(summary)  # what summary.json holds: numbers or null, never NaN
+        if not self.world.is_root:  # the run directory is rank 0's
+            self.reporter.finish(summary)
+            return summary
         if prediction is None:
             prediction = self.evaluator.predict(self.problem.solution)
         arrays = {"X": self.evaluator.X_np, "prediction": prediction, "variables": np.array(self.problem.variables)}

@@ -45,6 +45,7 @@ import math
 
 import torch
 
+from pdec.runtime.distributed import current_world
 from pdec.runtime.ntk import ntk_traces, term_groups
 
 FLOOR = 1e-12
@@ -53,6 +54,11 @@ TINY = 1e-300
 
 class FixedWeights:
     """The spec's weights, unchanged."""
+
+    sharded = True
+    """Whether `update` takes a rank's shard of the residuals (distributed runs: it sums what it
+    needs over the ranks); False: it is given every point on every rank (`NtkWeights`, whose
+    entries are chosen by position)."""
 
     def __init__(self, problem, training: dict, weights: dict[str, float]) -> None:
         self.weights = dict(weights)
@@ -88,6 +94,7 @@ def term_gradients(problem, residual_fn) -> dict[str, torch.Tensor]:
                 continue
             grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
             out[name] = torch.cat([(torch.zeros_like(p) if g is None else g).reshape(-1) for p, g in zip(params, grads)])
+    current_world().sum_many_(list(out.values()))  # a rank's share (`distributed.py`): sum over the ranks
     return out
 
 
@@ -135,6 +142,8 @@ class LearningRateAnnealingWeights(_Averaged):
 
 class NtkWeights(FixedWeights):
     """Wang, Yu & Perdikaris 2020: ``λ_k = Σ_j t_j / t_k`` from NTK traces per entry."""
+
+    sharded = False
 
     def __init__(self, problem, training: dict, weights: dict[str, float]) -> None:
         super().__init__(problem, training, weights)

@@ -18,7 +18,7 @@ from pdec.runtime.rundir import RunDir
 
 ROOT = Path(__file__).resolve().parents[2]
 HEAT = ROOT / "specs" / "heat.yaml"
-CONTRACT = {"name", "optimizer", "steps", "wall_time_s", "final_loss", "status"}
+CONTRACT = {"name", "optimizer", "steps", "wall_time_s", "final_loss", "status", "world_size"}
 
 
 def _params(problem) -> list[torch.Tensor]:
@@ -33,6 +33,7 @@ def test_summary_has_contract_fields(tmp_path, small):
     assert CONTRACT <= set(summary)
     assert summary == result.summary
     assert summary["steps"] == 6 and summary["status"] == "completed" and summary["optimizer"] == "adam"
+    assert summary["world_size"] == 1  # a plain run is one process (torchrun runs: tests/distributed)
     assert set(summary["rel_l2"]) == {"u"} and 0 < summary["rel_l2"]["u"] < 10
     assert "resumed_from" not in summary
     for name in ("metrics.jsonl", "solution.npz", "resolved.json", "spec.yaml", "loss.png", "solution_u.png"):
