@@ -1,0 +1,26 @@
+"""Run several `pdec.solve` jobs as the ranks of ONE torchrun launch (a launch costs seconds).
+
+    python -m torch.distributed.run --standalone --nproc-per-node 2 tests/distributed/ranks.py JOBS.json
+
+``JOBS.json``: a list of ``{"out": DIR, "steps": N, "optimizer": NAME, "settings": [...], "resume": bool}``
+on the spec ``specs/heat.yaml``. Not a test module: tests/distributed/test_distributed.py launches it.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+import pdec  # noqa: E402
+
+for job in json.loads(Path(sys.argv[1]).read_text()):
+    pdec.solve(
+        ROOT / "specs" / "heat.yaml",
+        steps=job["steps"],
+        optimizer=job["optimizer"],
+        out=job["out"],
+        resume=job.get("resume", False),
+        settings=job["settings"],
+    )
