@@ -18,6 +18,7 @@ from pdec.points import read_reference
 MAX_GRID_POINTS = 60_000
 EVAL_SEED = 12345
 OUTLINE_GRID = 301
+OUTLINE_MARGIN = 0.02
 
 
 class Evaluator:
@@ -72,13 +73,17 @@ class Evaluator:
 
     def outline(self) -> dict[str, np.ndarray]:
         """For plots of a plane domain other than a box: its signed function on a grid over its
-        bounding box (``outline_x``, ``outline_y``, ``outline_signed``; the outline is the zero
-        level, the domain where it is negative); nothing for other domains."""
+        bounding box and a margin (``outline_x``, ``outline_y``, ``outline_signed``; the outline is
+        the zero level, the domain where it is negative); nothing for other domains. The margin
+        (`OUTLINE_MARGIN` of the box's width on each side) puts positive values beyond the edges
+        that lie on the bounding box: on the box itself the signed function is 0 there, and a
+        contour of the zero level dropped those edges (the L-shape was drawn as a square)."""
         geometry = geometry_of(self.definition.domain)
         if geometry.dim != 2 or isinstance(geometry, BoxGeometry):
             return {}
         lo, hi = geometry.bounds
-        x, y = (np.linspace(a, b, OUTLINE_GRID) for a, b in zip(lo, hi))
+        pad = OUTLINE_MARGIN * (hi - lo)
+        x, y = (np.linspace(a, b, OUTLINE_GRID) for a, b in zip(lo - pad, hi + pad))
         grid = np.stack(np.meshgrid(x, y, indexing="ij"), axis=-1).reshape(-1, 2)
         return {"outline_x": x, "outline_y": y, "outline_signed": geometry.signed(grid).reshape(len(x), len(y))}
 

@@ -43,7 +43,28 @@ def test_grid_masked_to_the_domain_with_its_outline(tmp_path):
     assert not np.any((X[:, 0] > 0) & (X[:, 1] > 0))
     outline = evaluator.outline()
     assert outline["outline_signed"].shape == (301, 301)
-    assert (outline["outline_signed"] <= 0).mean() == pytest.approx(0.75, abs=0.01)
+    # the domain's 3 of the padded box's (2 × 1.04)²
+    assert (outline["outline_signed"] <= 0).mean() == pytest.approx(3 / 2.08**2, abs=0.01)
+
+
+def test_outline_of_the_lshape_has_its_outer_edges_and_reentrant_corner(tmp_path):
+    """The zero level as matplotlib draws it (contourpy, behind `contour`) runs along every edge:
+    the four on the bounding box too (the grid used to end there, where the signed function is 0,
+    and the plot showed the square [0, 1]²), and through the re-entrant corner."""
+    import contourpy
+
+    definition = _definition(tmp_path)
+    outline = Evaluator(definition, definition.output, dtype=torch.float64, device="cpu").outline()
+    x, y, signed = outline["outline_x"], outline["outline_y"], outline["outline_signed"]
+    lines = contourpy.contour_generator(x, y, signed.T).lines(0)
+    V = np.vstack(lines)
+    cell = float(x[1] - x[0])
+    on_edges = [(-1, 0.5), (-1, -0.5), (-0.5, -1), (0.5, -1), (1, -0.5), (-0.5, 1), (0, 0.5), (0.5, 0), (0, 0), (-1, -1), (1, 0), (-1, 1)]
+    for p in on_edges:
+        assert np.linalg.norm(V - p, axis=1).min() < 1.5 * cell, p  # marching squares cuts corners by a cell
+    assert np.abs(V).max() <= 1 + cell  # nothing drawn beyond the domain
+    inside = (V[:, 0] > cell) & (V[:, 1] > cell) & (V[:, 0] < 1 - cell) & (V[:, 1] < 1 - cell)
+    assert not inside.any()  # nor across the removed quadrant
 
 
 def test_reference_points_outside_the_domain_are_dropped(tmp_path):
