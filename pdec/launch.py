@@ -20,6 +20,7 @@ def launch_ranks(nproc: int, argv: list[str]) -> int:
     failure's, 1 for a rank killed by a signal)."""
     import logging
 
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
@@ -42,4 +43,6 @@ def launch_ranks(nproc: int, argv: list[str]) -> int:
         first = failures.get(min(failures)) if 0 not in failures else failures[0]
         code = first.exitcode
         return code if code > 0 else 1
+    except SignalException:  # Ctrl-C or a scheduler's SIGTERM: the ranks stopped with a checkpoint
+        return 130
     return 0

@@ -187,8 +187,8 @@ class Trainer:
         rank 0's clock for the time limit, and a signal to any rank stops all of them."""
         if self.world.size == 1:
             return wall
-        flags = torch.tensor([wall if self.world.is_root else 0.0, float(self._stop_signal)], dtype=torch.float64)
-        self.world.sum_(flags.to(self.world.device))
+        flags = [wall if self.world.is_root else 0.0, float(self._stop_signal)]
+        flags = self.world.sum_(torch.tensor(flags, dtype=torch.float64, device=self.world.device))
         self._stop_signal = bool(flags[1] > 0)
         return float(flags[0])
 
