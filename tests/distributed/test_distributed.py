@@ -162,3 +162,30 @@ def test_nproc_must_be_positive(capsys):
 def test_device_auto_trains_on_the_gpu(tmp_path):
     result = pdec.solve(HEAT, steps=5, optimizer="kfac", out=tmp_path, settings=SETTINGS + ["training.device=auto"])
     assert result.summary["device"].startswith("cuda") and result.summary["world_size"] == 1
+
+
+def test_shards_cover_every_point_once_and_their_shares_sum_to_one():
+    from pdec.runtime.distributed import World, shard_batches, shard_range
+    from pdec.runtime.sampling import Batch
+
+    class Rank(World):
+        def __init__(self, rank: int, size: int) -> None:
+            self.rank, self.size = rank, size
+
+    assert [shard_range(7, 3, r) for r in range(3)] == [(0, 3), (3, 5), (5, 7)]
+    X = torch.arange(14.0).reshape(7, 2)
+    batches = {"interior": Batch(X, normals=-X), "tiny": Batch(X[:2])}
+    shards = [shard_batches(batches, Rank(r, 3)) for r in range(3)]
+    assert torch.equal(torch.cat([local["interior"].X for local, _ in shards]), X)
+    assert torch.equal(torch.cat([local["interior"].normals for local, _ in shards]), -X)
+    assert all(local["tiny"].X.shape[0] == 2 for local, _ in shards)  # fewer points than ranks: whole on each
+    for name in batches:
+        assert abs(sum(scales[name] ** 2 for _, scales in shards) - 1) < 1e-15  # the ranks' shares sum to the term
+
+
+def test_one_process_world_changes_nothing():
+    from pdec.runtime.distributed import World, current_world
+
+    world, t = current_world(), torch.ones(3)
+    assert type(world) is World and world.size == 1 and world.is_root
+    assert world.sum_(t) is t and world.sum_many_([t])[0] is t and torch.equal(t, torch.ones(3))
