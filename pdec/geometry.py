@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 
 from pdec.contract import BallDomain, BoxDomain, CSGDomain, Domain, HalfspaceDomain, PolygonDomain
+from pdec.errors import PdecError
 
 ESTIMATE_SAMPLES = 200_000
 """Monte Carlo samples behind a composite domain's measures (fixed seed: the same every run)."""
@@ -30,8 +31,8 @@ CHUNK = 4_000_000
 """Point–edge pairs a polygon's signed distance handles at once (memory)."""
 
 
-class GeometryError(ValueError):
-    """A domain that has no interior, no boundary, or no bounds."""
+class GeometryError(PdecError, ValueError):
+    """A domain with no interior, boundary or bounds: the user's, so a `PdecError` (exit 2, no traceback)."""
 
 
 @dataclass(frozen=True)
@@ -153,8 +154,7 @@ class PolygonGeometry:
         return np.where(inside, -distance, distance)
 
     def volume(self) -> float:
-        x, y = self.vertices.T
-        return float(0.5 * abs(np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y)))
+        return abs(signed_area(self.vertices))
 
     def boundary_measure(self) -> float:
         return float(np.linalg.norm(self.edges[1], axis=1).sum())
@@ -206,12 +206,8 @@ class _PlaneInBox:
         return self.plane.signed(X)
 
     def _candidates(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        k = int(np.argmax(np.abs(self.plane.normal)))
-        X = self.lo + (self.hi - self.lo) * rng.random((n, len(self.lo)))
-        rest = np.delete(np.arange(len(self.lo)), k)
-        X[:, k] = (self.plane.offset - X[:, rest] @ self.plane.normal[rest]) / self.plane.normal[k]
-        inside = np.all((X >= self.lo - 1e-12) & (X <= self.hi + 1e-12), axis=1)
-        return X[inside]
+        X = plane_points(self.plane.normal, self.plane.offset, self.lo, self.hi, n, rng)
+        return X[np.all((X >= self.lo - 1e-12) & (X <= self.hi + 1e-12), axis=1)]
 
     @cached_property
     def _measure(self) -> float:
@@ -224,17 +220,19 @@ class _PlaneInBox:
         return self._measure
 
     def sample_boundary(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        parts, have, drawn = [], 0, 0
-        for _ in range(MAX_ROUNDS if self._measure > 0 else 0):
-            if have >= n:
-                break
-            batch = next_batch(n - have, have, drawn)
-            parts.append(self._candidates(batch, rng))
-            have, drawn = have + len(parts[-1]), drawn + batch
-        if have < n:  # the plane misses the box: it has no boundary to give
+        points = draw_until(n, lambda batch: (self._candidates(batch, rng),), MAX_ROUNDS if self._measure > 0 else 0)[0]
+        if len(points) < n:  # the plane misses the box: it has no boundary to give
             return np.empty((0, len(self.lo))), np.empty((0, len(self.lo)))
-        points = np.vstack(parts)[:n]
         return points, np.tile(self.plane.normal, (n, 1))
+
+
+def plane_points(normal: np.ndarray, offset: float, lo: np.ndarray, hi: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Uniform points of the plane ``normal·x = offset``, the other coordinates in the box (some leave it)."""
+    k = int(np.argmax(np.abs(normal)))
+    X = lo + (hi - lo) * rng.random((n, len(lo)))
+    rest = np.delete(np.arange(len(lo)), k)
+    X[:, k] = (offset - X[:, rest] @ normal[rest]) / normal[k]
+    return X
 
 
 @dataclass(frozen=True, eq=False)
@@ -269,10 +267,7 @@ class CSGGeometry:
         if np.any(hi <= lo):
             raise GeometryError("the domain is empty: its operands do not overlap")
         object.__setattr__(self, "bounds", (lo, hi))
-        leaves = []
-        for leaf in _leaves(self):
-            leaves.append(_PlaneInBox(leaf, lo, hi) if isinstance(leaf, HalfspaceGeometry) else leaf)
-        object.__setattr__(self, "leaves", tuple(leaves))
+        object.__setattr__(self, "leaves", tuple(_PlaneInBox(o, lo, hi) if isinstance(o, HalfspaceGeometry) else o for o in _leaves(self)))
 
     @property
     def dim(self) -> int:
@@ -334,24 +329,18 @@ class CSGGeometry:
 
     def sample_boundary(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         measures = np.array([leaf.boundary_measure() for leaf in self.leaves])
-        points, normals, have, drawn = [], [], 0, 0
-        for _ in range(MAX_ROUNDS):
-            if have >= n:
-                break
-            batch = next_batch(n - have, have, drawn)
-            drawn += batch
+
+        def draw(batch: int) -> tuple[np.ndarray, np.ndarray]:
             which = rng.choice(len(self.leaves), size=batch, p=measures / measures.sum())
-            for i, leaf in enumerate(self.leaves):
-                count = int(np.sum(which == i))
-                if count:
-                    p, q = self._keep(i, *leaf.sample_boundary(count, rng))
-                    points.append(p)
-                    normals.append(q)
-                    have += len(p)
-        else:
+            kept = [self._keep(i, *leaf.sample_boundary(int(np.sum(which == i)), rng)) for i, leaf in enumerate(self.leaves) if np.any(which == i)]
+            kept = kept or [(np.empty((0, self.dim)),) * 2]
+            return np.vstack([p for p, _ in kept]), np.vstack([q for _, q in kept])
+
+        points, normals = draw_until(n, draw, exact=False)
+        if len(points) < n:
             raise GeometryError("the domain has (almost) no boundary")
-        order = rng.permutation(have)[:n]  # leaves were drawn in turn: mix them
-        return np.vstack(points)[order], np.vstack(normals)[order]
+        order = rng.permutation(len(points))[:n]  # leaves were drawn in turn: mix them
+        return points[order], normals[order]
 
 
 Geometry = BoxGeometry | BallGeometry | PolygonGeometry | HalfspaceGeometry | CSGGeometry
@@ -384,17 +373,32 @@ def contains(geometry: Geometry, X: np.ndarray, tol: float = 1e-12) -> np.ndarra
 def _reject(geometry, n: int, rng: np.random.Generator) -> np.ndarray:
     """``n`` uniform points of the domain by rejection from its bounding box."""
     lo, hi = geometry.bounds
-    parts, have, drawn = [], 0, 0
-    for _ in range(MAX_ROUNDS):
-        if have >= n:
-            break
-        batch = next_batch(n - have, have, drawn)
+
+    def draw(batch: int) -> tuple[np.ndarray]:
         X = lo + (hi - lo) * rng.random((batch, len(lo)))
-        parts.append(X[geometry.signed(X) < 0])
-        have, drawn = have + len(parts[-1]), drawn + batch
-    else:
+        return (X[geometry.signed(X) < 0],)
+
+    (points,) = draw_until(n, draw)
+    if len(points) < n:
         raise GeometryError("the domain has (almost) no interior")
-    return np.vstack(parts)[:n]
+    return points
+
+
+def draw_until(n: int, draw, rounds: int = MAX_ROUNDS, limit: float = math.inf, exact: bool = True, counts: list | None = None):
+    """Rejection sampling, the one loop: ``draw(batch)`` gives the accepted rows (a tuple of arrays) of
+    ``batch`` candidates, in `next_batch` sizes until ``n`` rows, ``rounds`` rounds or ``limit``
+    candidates; stacked (the first ``n`` rows when ``exact``). ``counts`` gets [accepted, drawn]."""
+    parts, have, drawn = [], 0, 0
+    for _ in range(rounds):
+        if have >= n or drawn >= limit:
+            break
+        batch = int(min(next_batch(n - have, have, drawn), limit - drawn))
+        parts.append(draw(batch))
+        have, drawn = have + len(parts[-1][0]), drawn + batch
+    if counts is not None:
+        counts[:] = [have, drawn]
+    parts = parts or [draw(0)]  # nothing drawn: empty arrays of the right shapes
+    return tuple(np.vstack(arrays)[:n] if exact else np.vstack(arrays) for arrays in zip(*parts))
 
 
 def next_batch(missing: int, have: int, drawn: int) -> int:
@@ -414,17 +418,22 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
+def signed_area(vertices) -> float:
+    """The shoelace formula: the polygon's area, positive when its vertices run counter-clockwise."""
+    x, y = np.asarray(vertices, dtype=float).T
+    return float(0.5 * (np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y)))
+
+
 def polygon_geometry(vertices) -> PolygonGeometry:
     """The polygon with its vertices in counter-clockwise order."""
     v = np.asarray(vertices, dtype=float)
-    x, y = v.T
-    if np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y) < 0:
-        v = v[::-1].copy()
-    return PolygonGeometry(v)
+    return PolygonGeometry(v[::-1].copy() if signed_area(v) < 0 else v)
 
 
+@lru_cache(maxsize=64)
 def geometry_of(domain: Domain) -> Geometry:
-    """The sampler of a contract domain."""
+    """The sampler of a contract domain; one per domain (a composite's Monte Carlo measures are
+    estimated once), so never change the arrays of what it returns."""
     if isinstance(domain, BallDomain):
         return BallGeometry(np.asarray(domain.center, dtype=float), float(domain.radius))
     if isinstance(domain, BoxDomain):

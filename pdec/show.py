@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .contract import BallDomain, BoxDomain, CSGDomain, HalfspaceDomain, PolygonDomain
+from .boundary_parts import sample_parts
 from .geometry import geometry_of
 from .lang.printer import to_text
 from .plan.graph import OperatorGraph
@@ -56,17 +57,22 @@ def _domain(problem: SymbolicProblem) -> str:
 
 
 def _part_measure(support, problem: SymbolicProblem) -> str:
-    """A boundary part of a composite: its measure, from the share of boundary points it keeps."""
-    g = geometry_of(problem.domain)
-    X = g.sample_boundary(PART_SAMPLES, np.random.default_rng(0))[0]
-    env = {symbol(v): X[:, i] for i, v in enumerate(problem.spatial)}
-    keep = np.ones(len(X), bool)
-    for r in support.relations:
-        if r.lhs.free_symbols | r.rhs.free_symbols <= set(env) | {symbol(k) for k in problem.constants}:
+    """A boundary part of a composite or polygon: its measure, the sum over the boundary's pieces
+    of each one's measure times the share of its points the part keeps (`sample_parts`: a small
+    part is measured on its own surface, not as a share of the whole boundary)."""
+    names = set(map(symbol, problem.spatial)) | {symbol(k) for k in problem.constants}
+    relations = [r for r in support.relations if r.lhs.free_symbols | r.rhs.free_symbols <= names]
+
+    def accept(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        env = {symbol(v): X[:, i] for i, v in enumerate(problem.spatial)}
+        keep = np.ones(len(X), bool)
+        for r in relations:
             keep &= holds(r, env, len(X), problem.constants)
-    f = keep.mean()
-    total, error = (g.boundary_measure(), 0.0) if isinstance(problem.domain, PolygonDomain) else g.boundary_estimate
-    return f" (measure {total * f:.3g} ± {total * np.sqrt(f * (1 - f) / len(X)) + error:.1g})"
+        return X, keep
+
+    parts = sample_parts(geometry_of(problem.domain), PART_SAMPLES, np.random.default_rng(0), accept)
+    measure, error = sum(p[2] for p in parts), float(np.sqrt(sum(p[3] ** 2 for p in parts)))
+    return f" (measure {measure:.3g} ± {error:.1g})" if error else f" (measure {measure:.3g})"
 
 
 def describe(problem: SymbolicProblem, graph: OperatorGraph) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import Loc, SpecError
+from ..geometry import signed_area
 from .schema import Ball, Box, Composite, Domain, Halfspace, Polygon
 from .values import ValueReader
 from .yamlnodes import YMap, YNode
@@ -196,8 +197,7 @@ def polygon_problem(vertices) -> str | None:
     if meet.any():
         k = int(np.argmax(meet))
         return f"edges {i[k] + 1} and {j[k] + 1} cross or touch"
-    x, y = v.T
-    if abs(np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y)) <= tol * scale:
+    if abs(2 * signed_area(v)) <= tol * scale:
         return "it has no area"
     return None
 

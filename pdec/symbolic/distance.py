@@ -35,7 +35,7 @@ import numpy as np
 import sympy
 
 from ..contract import BallDomain, BoxDomain, CSGDomain, Domain, HalfspaceDomain, PolygonDomain
-from ..geometry import geometry_of, polygon_geometry
+from ..geometry import geometry_of, plane_points, polygon_geometry
 from ..lang.numeric import evaluate
 
 TOLERANCE = 1e-9
@@ -81,7 +81,7 @@ def surfaces(domain: Domain, x: tuple[sympy.Symbol, ...], bounds) -> list[Surfac
         scale = float(np.linalg.norm(normal))
         normal, offset = normal / scale, float(domain.offset) / scale
         f = _num(offset) - sum(_num(ni) * xi for ni, xi in zip(normal, x))
-        return [Surface(f, lambda X: np.ones(len(X), bool), lambda n, rng: _plane(normal, offset, bounds, n, rng))]
+        return [Surface(f, lambda X: np.ones(len(X), bool), lambda n, rng: plane_points(normal, offset, *bounds, n, rng))]
     raise TypeError(f"not a domain: {domain!r}")
 
 
@@ -125,15 +125,6 @@ def _segment(a: np.ndarray, b: np.ndarray, x, bounds) -> Surface:
     return Surface(f, on, extension, (a, b))
 
 
-def _plane(normal, offset, bounds, n, rng) -> np.ndarray:
-    lo, hi = bounds
-    k = int(np.argmax(np.abs(normal)))
-    P = lo + (hi - lo) * rng.random((n, len(lo)))
-    rest = [i for i in range(len(lo)) if i != k]
-    P[:, k] = (offset - P[:, rest] @ normal[rest]) / normal[k]
-    return P
-
-
 def _trimmed(segment, x) -> sympy.Expr:
     """Sukumar & Srivastava's trimmed distance to a segment: zero on it, positive elsewhere."""
     a, b = segment
@@ -151,9 +142,12 @@ def _num(value: float) -> sympy.Expr:
     return sympy.Rational(text) if len(text) <= 8 else sympy.Float(value, 17)
 
 
-def constrained_distance(domain: Domain, x: tuple[sympy.Symbol, ...], parts: list[tuple[np.ndarray, np.ndarray]]) -> list[sympy.Expr]:
-    """One distance function per constrained part: ``parts`` holds each part's sampled points
-    and outward normals. Raises `DistanceError` with the reason when there is none."""
+def constrained_distance(domain: Domain, x: tuple[sympy.Symbol, ...], parts: list[tuple[np.ndarray, np.ndarray]]) -> list[dict[sympy.Expr, np.ndarray]]:
+    """The surfaces of each constrained part: their distance functions ``φ_s`` (their product is
+    the part's ``φ``), each with a point of the part on it. ``parts`` holds each part's sampled points and outward normals,
+    drawn piece by piece (`pdec.boundary_parts`) so that a small piece has its points. A surface
+    counts with at least two points on it (one is a corner another surface crosses); a point on no
+    counted surface raises `DistanceError` with the reason, never a silently dropped condition."""
     geometry = geometry_of(domain)
     lo, hi = geometry.bounds
     scale = float(np.linalg.norm(hi - lo))
@@ -162,22 +156,32 @@ def constrained_distance(domain: Domain, x: tuple[sympy.Symbol, ...], parts: lis
     rng = np.random.default_rng(0)
     result, made = [], {}
     for points, normals in parts:
-        factors = []
-        lying = np.zeros(len(points), bool)
+        if len(points) < 2:
+            raise DistanceError(
+                f"only {len(points)} point{'s' * (len(points) != 1)} of the constrained part could be drawn: "
+                "it is too small (of measure zero in practice)"
+            )
+        factors: dict[sympy.Expr, np.ndarray] = {}
+        lying, touched = np.zeros(len(points), bool), np.zeros(len(points), bool)
         for k, s in enumerate(every):
             values = evaluate(s.f, {xi: points[:, i] for i, xi in enumerate(x)}, len(points))
             hit = (np.abs(values) <= tol) & s.on(points)
+            touched |= hit
             if hit.sum() < 2:  # not this surface (or where a part crosses it)
                 continue
             lying |= hit
             if k not in made:
                 made[k] = _oriented(s, points[hit], normals[hit], geometry, x, tol, rng)
-            if made[k] not in factors:  # two operands may share a surface
-                factors.append(made[k])
+            factors.setdefault(made[k], points[hit][0])  # two operands may share a surface
         if not lying.all():
-            at = ", ".join(f"{v:.3g}" for v in points[int(np.argmin(lying))])
-            raise DistanceError(f"the constrained points near ({at}) lie on no operand's surface")
-        result.append(sympy.Mul(*factors))
+            i = int(np.argmin(lying))
+            at = ", ".join(f"{v:.3g}" for v in points[i])
+            raise DistanceError(
+                f"the constrained points near ({at}) lie on no operand's surface"
+                if not touched[i]
+                else f"the constrained part near ({at}) has too few points on its surface to be found (of measure zero in practice)"
+            )
+        result.append(factors)
     return result
 
 

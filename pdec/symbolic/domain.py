@@ -8,8 +8,8 @@ from ..geometry import GeometryError, geometry_of
 from ..spec.schema import Ball, Box, Composite, Halfspace, Polygon
 
 MIN_FRACTION = 1e-4
-"""A composite whose measure is below this fraction of its bounding box's is refused as
-degenerate (its Monte Carlo estimate would be noise, and sampling by rejection hopeless)."""
+"""A composite or polygon whose measure is below this fraction of its bounding box's is refused
+as degenerate (a Monte Carlo estimate would be noise, and sampling by rejection hopeless)."""
 
 
 def domain_of(domain) -> Domain:
@@ -28,26 +28,27 @@ def domain_of(domain) -> Domain:
 
 
 def checked_domain(domain) -> Domain:
-    """`domain_of`, refusing composites that are unbounded, empty or degenerate (located errors)."""
+    """`domain_of`, refusing composites that are unbounded, empty or degenerate, and polygons too
+    thin to sample (located errors: at run time they were a slow rejection loop, then a failure)."""
     result = domain_of(domain)
-    if not isinstance(result, CSGDomain):
+    if not isinstance(result, CSGDomain | PolygonDomain):
         return result
-    for operand in domain.operands:  # innermost first: an error names the composite that has it
+    for operand in getattr(domain, "operands", ()):  # innermost first: an error names the composite that has it
         if isinstance(operand, Composite):
             checked_domain(operand)
     try:
         geometry = geometry_of(result)
-        volume, _ = geometry.volume_estimate
+        volume = geometry.volume() if isinstance(result, PolygonDomain) else geometry.volume_estimate[0]
         lo, hi = geometry.bounds
         box = 1.0
         for a, b in zip(lo, hi):
             box *= b - a
         if volume < MIN_FRACTION * box:
             raise GeometryError(
-                "the domain is empty or degenerate: "
-                + ("it has no interior" if volume == 0 else f"its measure is {volume:.3g}, below {MIN_FRACTION:g} of its bounding box")
+                ("the polygon is too thin to sample" if isinstance(result, PolygonDomain) else "the domain is empty or degenerate")
+                + (": it has no interior" if volume == 0 else f": its measure is {volume:.3g}, below {MIN_FRACTION:g} of its bounding box")
             )
-        if geometry.boundary_estimate[0] == 0:
+        if isinstance(result, CSGDomain) and geometry.boundary_estimate[0] == 0:
             raise GeometryError("the domain has no boundary")
     except GeometryError as exc:
         raise SpecError(str(exc), domain.loc) from None

@@ -53,6 +53,7 @@ from ..lang.nodes import (
 from ..lang.numeric import evaluate
 from ..lang.printer import to_text
 from ..lang.scope import symbol
+from ..boundary_parts import sample_parts
 from .distance import DistanceError, check_positive, constrained_distance
 from .problem import Support, SymbolicProblem, Term, sample_support
 from .support import holds
@@ -226,15 +227,30 @@ def _unit(problem: SymbolicProblem, axis: int) -> sympy.Expr:
 
 def _part_projector(parts: list[Piece], problem: SymbolicProblem) -> _Projector:
     """Parts of a composite domain's boundary (`pdec.symbolic.distance`): data only, like the
-    whole boundary of a box; ``G`` interpolates different data of different parts."""
+    whole boundary of a box; ``G`` interpolates different data of different parts.
+
+    Every part's points are drawn piece by piece (`pdec.boundary_parts`: a tiny hole, the top of
+    an inner edge), and its ``φ`` is checked to vanish on them: a part with too few points to be
+    found is a located error, never a condition dropped unseen (``φ = Π ∅ = 1``)."""
     x = tuple(symbol(s) for s in problem.spatial)
     geometry = geometry_of(problem.domain)
     rng = np.random.default_rng(0)
-    sampled = []
+    factors = []
     for p in parts:
         X, normals = sample_support(p.where[1], problem.variables, problem.time_interval, geometry, PART_POINTS, rng, problem.constants)
-        sampled.append((X[:, : len(x)], normals))
-    B = geometry.sample_boundary(PART_POINTS, rng)[0]
+        try:
+            (found,) = constrained_distance(problem.domain, x, [(X[:, : len(x)], normals)])
+        except DistanceError as exc:
+            raise SpecError(f"`{p.unknown}` cannot be exact here: {exc}; drop `hard: true`", p.loc) from None
+        factors.append(found)
+        values = evaluate(sympy.Mul(*found), {xi: X[:, i] for i, xi in enumerate(x)}, len(X))
+        bad = ~(np.abs(values) <= TOLERANCE)  # the distance construction's own promise, checked
+        if bad.any():
+            k = int(np.argmax(bad))
+            at = ", ".join(f"{v:.3g}" for v in X[k, : len(x)])
+            raise SpecError(f"`{p.unknown}` cannot be exact here: the distance function is {values[k]:.3g}, not 0, at ({at}) where `{p.term}` holds; drop `hard: true`", p.loc)
+    _refuse_shared_surfaces(parts, factors)
+    B = np.vstack([part[0] for part in sample_parts(geometry, PART_POINTS, rng)])  # piece by piece: no piece left unprobed
     env = {xi: B[:, i] for i, xi in enumerate(x)}
     claimed = np.zeros(len(B), bool)
     for p in parts:
@@ -242,9 +258,9 @@ def _part_projector(parts: list[Piece], problem: SymbolicProblem) -> _Projector:
         for r in p.where[1].relations:
             mask &= holds(r, env, len(B), problem.constants)
         claimed |= mask
+    phis = [sympy.Mul(*found) for found in factors]
+    phi = sympy.Mul(*phis)
     try:
-        phis = constrained_distance(problem.domain, x, sampled)
-        phi = sympy.Mul(*phis)
         check_positive(phi, problem.domain, x, B[~claimed])
     except DistanceError as exc:
         raise SpecError(f"`{parts[0].unknown}` cannot be exact here: {exc}; drop `hard: true`", parts[0].loc) from None
@@ -253,6 +269,22 @@ def _part_projector(parts: list[Piece], problem: SymbolicProblem) -> _Projector:
     others = [sympy.Mul(*(f for j, f in enumerate(phis) if j != i)) for i in range(len(phis))]
     G = sympy.Add(*(p.data * w for p, w in zip(parts, others))) / sympy.Add(*others)
     return _Projector(G, None, phi)
+
+
+def _refuse_shared_surfaces(parts: list[Piece], factors: list[dict]) -> None:
+    """Different data on two parts of one surface: its distance vanishes on both, so the
+    interpolation's weights of both vanish there and ``G`` is 0/0 (Sukumar & Srivastava's
+    eq. 34 needs each part on surfaces of its own)."""
+    for i, j in combinations(range(len(parts)), 2):
+        shared = [f for f in factors[i] if f in factors[j]]
+        if shared and parts[i].data != parts[j].data:
+            at = ", ".join(f"{v:.3g}" for v in factors[i][shared[0]])
+            raise SpecError(
+                f"`{parts[j].term}` and `{parts[i].term}` impose different values of `{parts[j].unknown}` exactly on "
+                f"parts of one surface (through ({at})): its distance function vanishes on both, so neither value "
+                "can be met; impose one expression on that surface, or drop `hard: true` from one of them",
+                parts[j].loc,
+            )
 
 
 def _face_projector(axis: int, sides: dict[int, Piece], problem: SymbolicProblem) -> _Projector:
@@ -336,7 +368,15 @@ def _check(forms, pieces: list[Piece], problem: SymbolicProblem) -> None:
         got = sympy.diff(G, t) if p.order else G
         values = [evaluate(e.xreplace(constants), env, len(X)) for e in (got, p.data, phi)]
         bad = ~(np.abs(values[0] - values[1]) <= TOLERANCE * (1 + np.abs(values[1])))
-        bad |= ~(np.abs(values[2]) <= TOLERANCE)
+        vanish = np.abs(values[2]) <= TOLERANCE
+        if not vanish.all():
+            i = int(np.argmin(vanish))
+            at = ", ".join(f"{v}={X[i, j]:.3g}" for j, v in enumerate(problem.variables))
+            raise SpecError(
+                f"`{p.unknown}` cannot be exact here: its distance function is {values[2][i]:.3g}, not 0, at ({at}) "
+                f"where `{p.term}` holds; drop `hard: true`",
+                p.loc,
+            )
         if bad.any():
             i = int(np.argmax(bad))
             at = ", ".join(f"{v}={X[i, j]:.3g}" for j, v in enumerate(problem.variables))

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..geometry import Geometry
+from ..boundary_parts import sample_parts
+from ..geometry import BallGeometry, BoxGeometry, Geometry
 from ..lang.numeric import evaluate
 from ..lang.scope import symbol
 from ..lang.selector import Relation
@@ -52,8 +53,12 @@ def sample_support(support: Support, variables, time_interval, geometry: Geometr
     """Points (with outward normals) of one clause, for checks: ``(X, normals)``.
 
     Columns follow ``variables`` (time last, over ``time_interval``);
-    rejected points are dropped, so fewer than ``n`` may come back.
+    rejected points are dropped, so fewer than ``n`` may come back. A part of a boundary with
+    several pieces (a composite's or a polygon's, or one a filter cuts) is drawn piece by piece
+    (`pdec.boundary_parts`): a small part still gets points, so a check there sees it.
     """
+    if support.region == "boundary" and (support.relations or not isinstance(geometry, (BoxGeometry, BallGeometry))):
+        return _by_piece(support, variables, time_interval, geometry, n, rng, constants)
     if support.region == "initial":
         space, normals = geometry.sample_interior(n, rng), np.zeros((n, geometry.dim))
         times = np.full((n, 1), time_interval[0])
@@ -74,3 +79,19 @@ def sample_support(support: Support, variables, time_interval, geometry: Geometr
     for relation in support.relations:
         keep &= holds(relation, env, n, constants)
     return X[keep], normals[keep]
+
+
+def _by_piece(support: Support, variables, time_interval, geometry: Geometry, n: int, rng, constants):
+    def accept(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        t0, t1 = time_interval or (0.0, 0.0)
+        X = np.hstack([points, t0 + (t1 - t0) * rng.random((len(points), 1))]) if time_interval else points
+        env = {symbol(v): X[:, i] for i, v in enumerate(variables)}
+        keep = np.ones(len(X), dtype=bool)
+        for relation in support.relations:
+            keep &= holds(relation, env, len(X), constants)
+        return X, keep
+
+    parts = sample_parts(geometry, n, rng, accept)
+    if not parts:
+        return np.empty((0, len(variables))), np.empty((0, geometry.dim))
+    return np.vstack([p[0] for p in parts]), np.vstack([p[1] for p in parts])

@@ -600,6 +600,18 @@ BROKEN = [
         regex=True,
     ),
     Broken(
+        "polygon-too-thin",
+        spec("""\
+  shape: polygon
+  variables: [x, y]
+  vertices: [[0, 0], [1, 1], [1, 1.00001]]
+"""),
+        r"the polygon is too thin to sample: its measure is 5e-06, below 0\.0001 of its bounding box",
+        3,
+        3,
+        regex=True,
+    ),
+    Broken(
         "stray-key-ofs",
         spec("""\
   shape: union
@@ -815,6 +827,29 @@ def test_check_composite_specs_in_process(tmp_path: Path, monkeypatch: pytest.Mo
     assert lines[1] == "    " + BAD.text.splitlines()[BAD.line - 1]
     assert lines[2] == " " * (4 + BAD.col - 1) + "^"
     assert "Traceback" not in out + err
+
+
+def test_a_small_part_of_a_composite_boundary_is_found(tmp_path: Path) -> None:
+    """The top 0.1% of the L's inner edge is 1/8000 of its boundary: 2048 uniform points missed it
+    and `pdec check` said the selector picks nothing; drawn on its own edge it is found."""
+    rest = POISSON.replace("  - on: boundary\n", "  - on: x = 0 and y > 0.999\n")
+    body = """\
+  shape: difference
+  of:
+    - {shape: box, x: [-1, 1], y: [-1, 1]}
+    - {shape: box, x: [0, 1], y: [0, 1]}
+"""
+    (term,) = [t for t in compiled(spec(body, rest)).problem.terms if t.kind == "boundary"]
+    assert [s.region for s in term.supports] == ["boundary"]
+
+
+def test_a_domain_error_at_run_time_is_a_user_error() -> None:
+    """A `GeometryError` (a domain with no interior to sample, met by the runtime) is a `PdecError`:
+    `pdec` prints it and exits with 2, no traceback."""
+    from pdec.errors import PdecError
+    from pdec.geometry import GeometryError
+
+    assert issubclass(GeometryError, PdecError)
 
 
 def test_check_bad_composite_through_the_command_line(tmp_path: Path) -> None:

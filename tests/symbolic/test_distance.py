@@ -204,3 +204,102 @@ def test_time_dependent_plate_with_a_hole(tmp_path):
     X0 = torch.tensor(np.hstack([I, np.zeros((200, 1))]))
     x, y = X0[:, 0], X0[:, 1]
     torch.testing.assert_close(problem.solution(X0)[:, 0], x * y + (1 - x**2) * (1 - y**2) * (x**2 + y**2 - 0.16), rtol=0, atol=1e-12)
+
+
+# -- small parts: drawn piece by piece, never dropped unseen -------------------------------------
+
+L_SHAPE = """
+domain:
+  shape: difference
+  of:
+    - {shape: box, x: [-1, 1], y: [-1, 1]}
+    - {shape: box, x: [0, 1], y: [0, 1]}
+unknowns: [u]
+equations:
+  - -laplacian(u) = 1
+conditions:
+"""
+
+NOTCH = """
+domain:
+  shape: difference
+  of:
+    - {shape: box, x: [-1, 1], y: [-1, 1]}
+    - {shape: box, x: [0, 1], y: [0.99, 1]}
+unknowns: [u]
+equations:
+  - -laplacian(u) = 1
+conditions:
+"""
+
+
+def test_top_of_an_inner_edge_is_refused_not_dropped(tmp_path):
+    """The review's repro: 1% of the L's inner edge is 0.1% of the boundary, 1024 uniform points
+    found none, and φ was the empty product 1 (the condition silently gone). Drawn on its own
+    edge the part is found, and refused for the reason it cannot be exact: the edge's distance
+    vanishes on the rest of the edge too, where no exact condition holds."""
+    with pytest.raises(SpecError, match="not positive at \\(0, .*on the boundary where no exact condition holds") as info:
+        _compile(tmp_path, L_SHAPE + "  - {on: x = 0 and y > 0.99, impose: u = 5, hard: true}\n  - {on: boundary, impose: u = 0}\n")
+    assert info.value.loc.line == 11
+
+
+def test_a_short_edge_is_exact(tmp_path):
+    """A notch whose inner edge is 0.12% of the boundary: exact there to rounding (it was refused
+    as lying on no surface, or dropped, depending on how many uniform points hit it)."""
+    problem = _compile(tmp_path, NOTCH + "  - {on: x = 0 and y > 0.9, impose: u = 5, hard: true}\n")
+    edge = torch.tensor(np.c_[np.zeros(50), np.linspace(0.99, 1, 50)])
+    torch.testing.assert_close(problem.solution(edge)[:, 0], torch.full((50,), 5.0, dtype=torch.float64), rtol=0, atol=1e-12)
+    inside = torch.tensor([[-0.5, 0.5], [0.5, 0.5], [0.0, 0.5], [-0.01, 0.995]], dtype=torch.float64)
+    assert torch.all((problem.solution(inside)[:, 0] - 5).abs() > 1e-6)  # φ is not zero off the edge
+
+
+def test_a_tiny_hole_gets_its_data(tmp_path):
+    """A hole of radius 5e-4 is 0.08% of the boundary: its data were never imposed (fewer than two
+    of 1024 uniform points on it). Now u = G on the circle as on the square's edges."""
+    problem = _compile(
+        tmp_path,
+        """
+        domain:
+          shape: difference
+          of:
+            - {shape: box, x: [0, 1], y: [0, 1]}
+            - {shape: ball, variables: [x, y], center: [0.5, 0.5], radius: 5e-4}
+        unknowns: [u]
+        equations:
+          - -laplacian(u) = 1
+        conditions:
+          - {on: boundary, impose: u = x + 3, hard: true}
+        """,
+    )
+    a = np.linspace(0, 2 * np.pi, 64)
+    for P in (0.5 + 5e-4 * np.c_[np.cos(a), np.sin(a)], np.c_[np.linspace(0, 1, 64), np.zeros(64)], np.c_[np.ones(64), np.linspace(0, 1, 64)]):
+        X = torch.tensor(P)
+        torch.testing.assert_close(problem.solution(X)[:, 0], X[:, 0] + 3, rtol=0, atol=1e-12)
+
+
+def test_a_part_of_measure_zero_in_practice_is_a_located_error(tmp_path):
+    with pytest.raises(SpecError, match="picks no part|too small") as info:
+        _compile(tmp_path, NOTCH + "  - {on: x = 0 and y > 0.99999999, impose: u = 5, hard: true}\n")
+    assert info.value.loc.line == 11
+
+
+def test_different_data_on_one_surface_are_refused_with_the_reason(tmp_path):
+    """Two parts of the edge x = -1 share its distance function: the interpolation's weights of both
+    vanish there and G was 0/0 (reported as the data disagreeing with NaN)."""
+    with pytest.raises(SpecError, match="`bc2` and `bc1` impose different values of `u` exactly on parts of one surface \\(through \\(-1, ") as info:
+        _compile(
+            tmp_path,
+            L_SHAPE
+            + "  - {on: x = -1 and y > 0, impose: u = 1, hard: true}\n  - {on: x = -1 and y <= 0, impose: u = 2, hard: true}\n"
+            + "  - {on: boundary, impose: u = 0}\n",
+        )
+    assert info.value.loc.line == 12 and "nan" not in info.value.message
+
+
+def test_same_data_on_parts_of_one_surface_are_exact(tmp_path):
+    problem = _compile(
+        tmp_path,
+        L_SHAPE + "  - {on: x = -1 and y > 0, impose: u = y, hard: true}\n  - {on: x = -1 and y <= 0, impose: u = y, hard: true}\n",
+    )
+    X = torch.tensor(np.c_[-np.ones(40), np.linspace(-1, 1, 40)])
+    torch.testing.assert_close(problem.solution(X)[:, 0], X[:, 1], rtol=0, atol=1e-12)
