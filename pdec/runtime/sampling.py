@@ -19,6 +19,9 @@ from pdec.geometry import BoxGeometry, geometry_of, next_batch
 from pdec.points import read_points
 
 MAX_REJECTION_ROUNDS = 100
+SHARE_SAMPLES, SHARE_SEED = 100_000, 20240229
+"""Points (a generator of their own, so the training draws do not move) behind the share of a
+region that a clause's filter keeps."""
 RAD_CANDIDATES = 8
 """`rar-d`: candidate points per interior point drawn."""
 RAD_K, RAD_C = 1.0, 1.0
@@ -89,6 +92,7 @@ class Sampler:
         if self.training.sampler == "sobol":
             self._sobol = torch.quasirandom.SobolEngine(self._n_inputs(), scramble=True, seed=seed)
         self.data = {t.name: self._read_data(t) for t in definition.terms_of("data")}
+        self._shares: dict[int, float] = {}
 
     def _n_inputs(self) -> int:
         return self.geometry.dim + (1 if self.time else 0)
@@ -96,9 +100,9 @@ class Sampler:
     def _tensor(self, array: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(np.ascontiguousarray(array), dtype=self.dtype, device=self.device)
 
-    def _times(self, n: int) -> np.ndarray:
+    def _times(self, n: int, rng: np.random.Generator | None = None) -> np.ndarray:
         t0, t1 = self.time
-        return t0 + (t1 - t0) * self.rng.random((n, 1))
+        return t0 + (t1 - t0) * (rng or self.rng).random((n, 1))
 
     # -- point sets --------------------------------------------------------
     def interior(self, n: int) -> Batch:
@@ -129,38 +133,46 @@ class Sampler:
             raise PdecError("the domain is too small a part of its bounding box to sample")
         return np.vstack(parts)[:n]
 
-    def _support_measure(self, region: str, axis) -> float:
-        g = self.geometry
+    def _support_measure(self, support) -> float:
+        """A clause's weight in splitting its condition's points: the measure of what it selects.
+        With a filter (``x = 0 and y > 0.5``; on a composite domain every part of the boundary
+        is one) the region's measure times the share of `SHARE_SAMPLES` of its points the filter
+        keeps: ``x = -1 or x = 0`` on the L-shape splits 2 : 1, as the edges' lengths do."""
+        g, region = self.geometry, support.region
         if region == "point":  # points share a condition's points equally (selectors never mix them with faces)
             return 1.0
         if region == "initial":
-            return float(g.volume())
-        measure = float(g.face_measures()[axis]) if region == "face" else float(g.boundary_measure())
-        if self.time:
-            measure *= self.time[1] - self.time[0]
-        return measure
+            measure = float(g.volume())
+        else:
+            measure = float(g.face_measures()[support.axis]) if region == "face" else float(g.boundary_measure())
+            measure *= (self.time[1] - self.time[0]) if self.time else 1.0
+        if support.keep is not None and id(support) not in self._shares:
+            X, _ = self._draw_support(region, support.axis, support.side, SHARE_SAMPLES, rng=np.random.default_rng(SHARE_SEED))
+            kept = float(support.keep(torch.as_tensor(X)).numpy().mean())
+            self._shares[id(support)] = max(kept, 1.0 / SHARE_SAMPLES)  # none seen: below the estimate's resolution
+        return measure * self._shares.get(id(support), 1.0)
 
-    def _draw_support(self, region: str, axis, side, n: int, point=None) -> tuple[np.ndarray, np.ndarray]:
-        g = self.geometry
+    def _draw_support(self, region: str, axis, side, n: int, point=None, rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
+        g, rng = self.geometry, rng or self.rng
         if region == "point":
             space, normals = np.tile(np.asarray(point, dtype=float), (n, 1)), np.zeros((n, g.dim))
-            return (np.hstack([space, self._times(n)]) if self.time else space), normals
+            return (np.hstack([space, self._times(n, rng)]) if self.time else space), normals
         if region == "initial":
-            space, normals = g.sample_interior(n, self.rng), np.zeros((n, g.dim))
+            space, normals = g.sample_interior(n, rng), np.zeros((n, g.dim))
             X = np.hstack([space, np.full((n, 1), self.time[0])])
             return X, normals
         if region == "face":
-            space, normals = g.sample_face(axis, side, n, self.rng)
+            space, normals = g.sample_face(axis, side, n, rng)
         else:
-            space, normals = g.sample_boundary(n, self.rng)
-        X = np.hstack([space, self._times(n)]) if self.time else space
+            space, normals = g.sample_boundary(n, rng)
+        X = np.hstack([space, self._times(n, rng)]) if self.time else space
         return X, normals
 
     def condition(self, term: Term, n: int) -> Batch:
         supports = term.supports
         if not self.time and term.points is None and self.points is None and all(s.region == "point" for s in supports):
             n = len(supports)  # a steady condition at points: one row each (copies would change nothing)
-        counts = _split(n, [self._support_measure(s.region, s.axis) for s in supports])
+        counts = _split(n, [self._support_measure(s) for s in supports]) if len(supports) > 1 else [n]
         xs, ns = [], []
         for support, count in zip(supports, counts):
             keep = support.keep

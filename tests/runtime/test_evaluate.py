@@ -1,4 +1,5 @@
-"""Evaluation points on composite domains: the grid and reference points masked to the domain."""
+"""Points on composite domains at run time: the evaluation grid and reference points masked to the
+domain, its outline for plots, and a condition's points split between its clauses by measure."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import torch
 import pdec
 from pdec.geometry import contains, geometry_of
 from pdec.runtime.evaluate import Evaluator
+from pdec.runtime.sampling import Sampler
 
 L_SHAPE = """
 domain:
@@ -22,13 +24,13 @@ unknowns: [u]
 equations:
   - -laplacian(u) = 1
 conditions:
-  - {on: boundary, impose: u = 0}
 """
+BOUNDARY = "  - {on: boundary, impose: u = 0}\n"
 
 
 def _definition(tmp_path, extra: str = ""):
     path = tmp_path / "spec.yaml"
-    path.write_text(textwrap.dedent(L_SHAPE) + extra, encoding="utf-8")
+    path.write_text(textwrap.dedent(L_SHAPE) + (extra if extra.startswith("  - ") else BOUNDARY + extra), encoding="utf-8")
     return pdec.compile(path, overrides=["model.hidden=[4]"]).definition
 
 
@@ -76,3 +78,22 @@ def test_reference_points_outside_the_domain_are_dropped(tmp_path):
     evaluator = Evaluator(definition, definition.output, dtype=torch.float64, device="cpu")
     assert np.isfinite(evaluator.truth["u"]).all()
     assert len(evaluator.X_np) == 21 * 21 - 10 * 10
+
+
+CLAUSES = [
+    ("x = -1 or x = 0", lambda X: np.abs(X[:, 0] + 1) < 1e-12, 2000),
+    ("x = 0 or y = -1", lambda X: np.abs(X[:, 0]) < 1e-12, 1000),
+    ("y = 0 and x > 0.5 or y = 1", lambda X: np.abs(X[:, 1]) < 1e-12, 1000),
+]
+
+
+@pytest.mark.parametrize("sides, first, expected", CLAUSES, ids=[c[0] for c in CLAUSES])
+def test_clauses_share_points_by_the_measure_they_select(tmp_path, sides, first, expected):
+    """Every clause on a composite's boundary is a filtered `boundary`: each was weighted by the
+    whole boundary's measure (8), so `x = -1 or x = 0` split 50/50; by what they keep it is 2 : 1."""
+    definition = _definition(tmp_path, f"  - {{on: {sides}, impose: u = 0}}\n")
+    (term,) = [t for t in definition.terms if t.kind == "boundary"]
+    sampler = Sampler(definition, definition.training, dtype=torch.float64, device="cpu", seed=0)
+    X = sampler.condition(term, 3000).X.numpy()
+    assert len(X) == 3000
+    assert abs(int(first(X).sum()) - expected) <= 30  # the kept share is estimated from 10⁵ points
