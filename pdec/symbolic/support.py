@@ -59,6 +59,8 @@ def sample_support(support: Support, variables, time_interval, geometry: Geometr
     """
     if support.region == "boundary" and (support.relations or not isinstance(geometry, (BoxGeometry, BallGeometry))):
         return _by_piece(support, variables, time_interval, geometry, n, rng, constants)
+    if support.region == "face" and support.relations:  # a small part of a face (`x = 0 and y > 0.999`) too
+        return _by_piece(support, variables, time_interval, geometry, n, rng, constants, (support.axis, support.side))
     if support.region == "initial":
         space, normals = geometry.sample_interior(n, rng), np.zeros((n, geometry.dim))
         times = np.full((n, 1), time_interval[0])
@@ -81,7 +83,7 @@ def sample_support(support: Support, variables, time_interval, geometry: Geometr
     return X[keep], normals[keep]
 
 
-def _by_piece(support: Support, variables, time_interval, geometry: Geometry, n: int, rng, constants):
+def _by_piece(support: Support, variables, time_interval, geometry: Geometry, n: int, rng, constants, face=None):
     def accept(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         t0, t1 = time_interval or (0.0, 0.0)
         X = np.hstack([points, t0 + (t1 - t0) * rng.random((len(points), 1))]) if time_interval else points
@@ -91,7 +93,7 @@ def _by_piece(support: Support, variables, time_interval, geometry: Geometry, n:
             keep &= holds(relation, env, len(X), constants)
         return X, keep
 
-    parts = sample_parts(geometry, n, rng, accept)
+    parts = sample_parts(geometry, n, rng, accept, face)
     if not parts:
         return np.empty((0, len(variables))), np.empty((0, geometry.dim))
     return np.vstack([p[0] for p in parts]), np.vstack([p[1] for p in parts])

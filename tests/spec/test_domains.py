@@ -829,18 +829,26 @@ def test_check_composite_specs_in_process(tmp_path: Path, monkeypatch: pytest.Mo
     assert "Traceback" not in out + err
 
 
-def test_a_small_part_of_a_composite_boundary_is_found(tmp_path: Path) -> None:
-    """The top 0.1% of the L's inner edge is 1/8000 of its boundary: 2048 uniform points missed it
-    and `pdec check` said the selector picks nothing; drawn on its own edge it is found."""
-    rest = POISSON.replace("  - on: boundary\n", "  - on: x = 0 and y > 0.999\n")
-    body = """\
+L_BODY = """\
   shape: difference
   of:
     - {shape: box, x: [-1, 1], y: [-1, 1]}
     - {shape: box, x: [0, 1], y: [0, 1]}
 """
+
+
+@pytest.mark.parametrize(
+    "body, selector, region",
+    [(L_BODY, "x = 0 and y > 0.999", "boundary"), ("  x: [0, 1]\n  y: [0, 1]\n", "x = 0 and y > 0.9999", "face")],
+    ids=["lshape-inner-edge", "box-face"],
+)
+def test_a_small_selected_part_is_found(body: str, selector: str, region: str) -> None:
+    """The top 0.1% of the L's inner edge is 1/8000 of its boundary, the top 0.01% of a face
+    1e-4 of it: 2048 uniform points missed them and `pdec check` said the selector picks nothing;
+    drawn on their own edge they are found."""
+    rest = POISSON.replace("  - on: boundary\n", f"  - on: {selector}\n")
     (term,) = [t for t in compiled(spec(body, rest)).problem.terms if t.kind == "boundary"]
-    assert [s.region for s in term.supports] == ["boundary"]
+    assert [s.region for s in term.supports] == [region]
 
 
 def test_a_domain_error_at_run_time_is_a_user_error() -> None:
