@@ -77,7 +77,10 @@ def two_level_correction(
         raise ValueError(f"Invalid two-level mode `{mode}`. Supported: {', '.join(COARSE_CORRECTIONS)}.")
     v = gs if mode == "additive" else rs
     rhs = torch.stack([(z * g).sum() for z, g in zip(Z, v)])
-    beta = torch.linalg.lstsq(C, rhs.unsqueeze(1)).solution[:, 0]
+    # gelsd, not the CPU default gelsy: gelsy's result varies in the last bit from call to call
+    # (with the memory it gets), and every rank of a distributed run must take the same step
+    driver = "gelsd" if C.device.type == "cpu" else None
+    beta = torch.linalg.lstsq(C, rhs.unsqueeze(1), driver=driver).solution[:, 0]
     return [b * z for b, z in zip(beta, Z)], zero_p, C
 
 

@@ -1,7 +1,8 @@
 """Data parallelism on two gloo ranks (issue 16), each test spawning its ranks itself.
 
-One torchrun launch runs the two-rank jobs of the module (`ranks.py`; a launch costs seconds):
-the same problem as one process with Adam, ENGD and KFAC, a resume of a one-process run on two
+One torchrun launch runs the two-rank jobs of the module (`ranks.py`; a launch costs seconds;
+each job checks that the ranks end with the same parameters, to the bit): the same problem as
+one process with Adam, ENGD, KFAC and two-level KFAC, a resume of a one-process run on two
 ranks, and a two-rank run that one process resumes. A killed rank goes through
 `pdec solve --nproc 2`. Everything is small (a 8×8 network, 280 points, float64).
 """
@@ -32,7 +33,7 @@ SETTINGS = [
     "training.log_every=1",
     "output.plots=false",
 ]
-EQUAL = {"adam": [], "kfac": [], "engd": ["training.damping=1e-6"]}
+EQUAL = {"adam": [], "kfac": [], "engd": ["training.damping=1e-6"], "kfac2l": []}
 """ENGD at damping 1e-6: at the 1e-8 floor the Gramian's conditioning amplifies the rounding of the
 two ranks' split sums to ~1e-7 in 50 steps (docs/distributed.md)."""
 TOLERANCE = 1e-8
