@@ -15,7 +15,7 @@ import torch
 
 from pdec.contract import ProblemDef, Term, TrainingSettings
 from pdec.errors import PdecError
-from pdec.geometry import BoxGeometry, geometry_of, next_batch
+from pdec.geometry import BoxGeometry, draw_until, geometry_of, next_batch
 from pdec.points import read_points
 
 MAX_REJECTION_ROUNDS = 100
@@ -120,18 +120,16 @@ class Sampler:
         hi = np.concatenate([hi, [self.time[1]] if self.time else []])
         if isinstance(self.geometry, BoxGeometry):
             return lo + (hi - lo) * self._sobol.draw(n).to(torch.float64).numpy()
-        parts, have, drawn = [], 0, 0
         d = self.geometry.dim
-        for _ in range(MAX_REJECTION_ROUNDS):
-            if have >= n:
-                break
-            batch = next_batch(n - have, have, drawn)
+
+        def draw(batch: int) -> tuple[np.ndarray]:
             X = lo + (hi - lo) * self._sobol.draw(batch).to(torch.float64).numpy()
-            parts.append(X[self.geometry.signed(X[:, :d]) < 0])
-            have, drawn = have + len(parts[-1]), drawn + batch
-        else:
+            return (X[self.geometry.signed(X[:, :d]) < 0],)
+
+        (X,) = draw_until(n, draw, MAX_REJECTION_ROUNDS)
+        if len(X) < n:
             raise PdecError("the domain is too small a part of its bounding box to sample")
-        return np.vstack(parts)[:n]
+        return X
 
     def _support_measure(self, support) -> float:
         """A clause's weight in splitting its condition's points: the measure of what it selects.

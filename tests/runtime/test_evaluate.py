@@ -97,3 +97,16 @@ def test_clauses_share_points_by_the_measure_they_select(tmp_path, sides, first,
     X = sampler.condition(term, 3000).X.numpy()
     assert len(X) == 3000
     assert abs(int(first(X).sum()) - expected) <= 30  # the kept share is estimated from 10⁵ points
+
+
+def test_sobol_interior_points_of_a_composite(tmp_path):
+    """`sampler: sobol` on the L-shape: the scrambled sequence thinned to the domain, exactly the
+    number asked, every point inside, and each of the three squares within 1% of its third."""
+    path = tmp_path / "spec.yaml"
+    path.write_text(textwrap.dedent(L_SHAPE) + BOUNDARY, encoding="utf-8")
+    definition = pdec.compile(path, overrides=["model.hidden=[4]", "training.sampler=sobol"]).definition
+    sampler = Sampler(definition, definition.training, dtype=torch.float64, device="cpu", seed=0)
+    X = sampler.interior(3000).X.numpy()
+    assert X.shape == (3000, 2) and contains(geometry_of(definition.domain), X).all()
+    for square in ((X[:, 0] < 0) & (X[:, 1] < 0), (X[:, 0] < 0) & (X[:, 1] > 0), (X[:, 0] > 0) & (X[:, 1] < 0)):
+        assert abs(square.mean() - 1 / 3) < 0.01
