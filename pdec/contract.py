@@ -70,15 +70,18 @@ class TrainingSettings:
     laplacian_samples: int = 0
     """0: exact Laplacian; S > 0: randomized (Hutchinson) with S directions."""
     log_every: int = 100
-    damping: float = 1e-8
+    damping: float | None = None
     """Gauss–Newton optimizers: the damping λ added to the Gramian or to each Kronecker factor
-    (for KFAC the starting value when `adaptive_damping` is on)."""
-    adaptive_damping: bool = True
-    """KFAC: adapt λ every step by the Levenberg–Marquardt rule (Martens & Grosse 2015, §6.5)."""
+    (for KFAC the starting value when `adaptive_damping` is on); None: the optimizer's tuned
+    default (`Optimizer.defaults`: 1e-10 for `kfac`, `kfac2l`; 1e-8 for the others)."""
+    adaptive_damping: bool | None = None
+    """Adapt λ every step: KFAC by the Levenberg–Marquardt rule (Martens & Grosse 2015, §6.5),
+    ENGD by the line search's step; None: the optimizer's default (off for `kfac`, `kfac2l`)."""
     ema: float = 0.95
     """KFAC: exponential moving-average factor β of the Kronecker factors."""
-    momentum: float = 0.0
-    """KFAC: momentum μ of the update (`kfac*` chooses its own)."""
+    momentum: float | None = None
+    """`kfac`, `kfac2l`: momentum μ of the update (a heavy-ball buffer searched as a whole;
+    `kfac*` chooses its own); None: the optimizer's default (0.6)."""
     kfac_flavour: str = "expand"
     """KFAC for weight-shared layers: `expand` or `reduce` (Eschenhagen et al. 2023)."""
     update_every: int = 1

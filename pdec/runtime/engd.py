@@ -116,7 +116,7 @@ class ENGD(Optimizer):
                 f"optimizer `engd` builds the dense {D}×{D} Gauss–Newton matrix; networks above "
                 f"{GN_MAX_PARAMETERS} parameters are not supported. Use `kfac` (or `kfac*`) instead."
             )
-        self.damping = float(settings.damping)
+        self.damping = float(self.settings.damping)
         self.steps = 0
 
     def gramian(self, residual_fn, weights) -> Tensor:

@@ -13,6 +13,7 @@ parameters and the loss is ``L = Σ_k w_k mean(r_k²)``.
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from typing import Callable
 
@@ -43,8 +44,13 @@ class Optimizer(ABC):
     name: str = ""
     """The registry name (`optimizers.OPTIMIZERS`)."""
 
+    defaults: dict[str, object] = {"damping": 1e-8, "adaptive_damping": True, "momentum": 0.0}
+    """What a setting the spec leaves unset (None) means for this optimizer: its tuned values
+    (measured in benchmarks/README.md, "Second order at scale")."""
+
     def __init__(self, problem, settings: TrainingSettings) -> None:
-        self.problem, self.settings = problem, settings
+        unset = {key: value for key, value in self.defaults.items() if getattr(settings, key) is None}
+        self.problem, self.settings = problem, dataclasses.replace(settings, **unset) if unset else settings
         self.info: dict[str, float] = {}
         self.budget_used = 0.0
         """The fraction of the run's wall-clock budget (`--max-time`) spent, set by the

@@ -234,3 +234,52 @@ def test_momentum_that_increases_the_loss_is_dropped(tmp_path):
     losses = [json.loads(line)["loss"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert all(b <= a for a, b in zip(losses, losses[1:])), losses
     assert losses[-1] < losses[0] / 10
+
+
+def test_unset_settings_take_each_optimizers_tuned_defaults():
+    """`damping`, `adaptive_damping` and `momentum` left unset mean the optimizer's own tuned
+    values (kfac: fixed λ = 1e-10, μ = 0.6; the others: λ = 1e-8 adapted); set ones are kept."""
+    from pdec.runtime.engd import ENGD
+    from pdec.runtime.kfac import KFACStar
+
+    problem, fn, weights, training = tiny_problem(SPECS / "poisson2d.yaml")
+    assert training.damping is None and training.adaptive_damping is None and training.momentum is None
+    kfac = KFAC(problem, training)
+    assert (kfac.damping, kfac.adaptive, kfac.momentum) == (1e-10, False, 0.6)
+    assert isinstance(TwoLevelKFAC(problem, training).defaults, dict) and TwoLevelKFAC(problem, training).momentum == 0.6
+    star = KFACStar(problem, training)
+    assert (star.damping, star.adaptive) == (1e-8, True)
+    assert ENGD(problem, training).damping == 1e-8
+    explicit = KFAC(problem, dataclasses.replace(training, damping=1e-6, adaptive_damping=True, momentum=0.0))
+    assert (explicit.damping, explicit.adaptive, explicit.momentum) == (1e-6, True, 0.0)
+
+
+def test_momentum_buffer_is_searched_as_a_whole():
+    """`kfac` keeps the heavy-ball buffer b ← μ b + δ of the unscaled KFAC directions δ and
+    steps η b (the reference implementation's momentum): after two steps the buffer is
+    μ δ₁ + δ₂, and the parameters moved by η₁ δ₁ + η₂ b."""
+    problem, fn, weights, training = tiny_problem(SPECS / "poisson2d.yaml", ["model.hidden=[6]"])
+    opt = KFAC(problem, dataclasses.replace(training, momentum=0.5))
+    directions = []
+    original = opt.direction
+
+    def recording(lin, inverse, grad):
+        xs, xp = original(lin, inverse, grad)
+        directions.append(([-x.clone() for x in xs], -xp.clone()))
+        return xs, xp
+
+    opt.direction = recording
+    weights_before = [p.detach().clone() for p in problem.model.parameters()]
+    opt.step(fn, weights)
+    eta1 = opt.info["step_size"]
+    opt.step(fn, weights)
+    eta2, mu = opt.info["step_size"], opt.info["momentum"]
+    assert mu == 0.5  # this tiny problem's second buffer goes downhill
+    (d1, _), (d2, _) = directions
+    buffer = [0.5 * a + b for a, b in zip(d1, d2)]
+    for b, kept in zip(buffer, opt.previous[0]):
+        torch.testing.assert_close(kept, b)
+    moved = [p.detach() - w for p, w in zip(problem.model.parameters(), weights_before)]
+    per_layer = [torch.cat([W, b[:, None]], dim=1) for W, b in zip(moved[::2], moved[1::2])]  # [W | b], as δ
+    for m, a, b in zip(per_layer, d1, buffer):
+        torch.testing.assert_close(m, eta1 * a + eta2 * b)
