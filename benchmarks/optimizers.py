@@ -1,18 +1,26 @@
-"""Optimizer race: Adam, L-BFGS, ENGD, KFAC, KFAC*, two-level KFAC (REFERENCES §2–4).
+"""Optimizer race: Adam, L-BFGS, the quasi-Newton methods, ENGD, KFAC, KFAC*,
+two-level KFAC (REFERENCES §2–4), each under the same wall-clock budget.
 
-The KFAC paper's problems (Dangel, Müller & Zeinhofer 2024), each optimizer
-under the same wall-clock budget, through `pdec.solve` (the product path:
-the spec's fixed points, float64, network d→64→1):
+The KFAC paper's problems (Dangel, Müller & Zeinhofer 2024), through
+`pdec solve` (the product path, the spec's fixed points, float64), each race
+a fresh process with one thread pinned to its own core (`--jobs 2` runs two
+at once, one per core):
 
-- 2d Poisson `specs/poisson2d.yaml` (D = 257, 900 interior / 120 boundary);
-- 1+1d heat `specs/heat_1p1d.yaml` (D = 257, 900 / 60 + 60);
-- 5d Poisson `specs/poisson5d.yaml` (D = 449, 3000 / 500).
+- small (d→64→1): 2d Poisson `poisson2d` (D = 257, 900 interior / 120
+  boundary), 1+1d heat `heat_1p1d` (D = 257, 900 / 60 + 60), 5d Poisson
+  `poisson5d` (D = 449, 3000 / 500);
+- `--large`: 2d Poisson `poisson2d_large` (2→64→64→48→48→1, D = 9,873),
+  5d Poisson `poisson5d_large` and 4+1d heat `heat4d_large`
+  (d→256→256→128→128→1, D ≈ 1.2·10⁵), 100d Poisson `poisson100d`
+  ([64, 64]).
 
-Prints the final relative L2 error per optimizer, writes `results.json` and
-an error-against-time plot per problem into `--out`. The budget includes the
-logging evaluations (relative L2 on the spec's evaluation points).
+Every optimizer runs with its defaults (the tuned values are the defaults);
+only the logging interval is set, so that the evaluations cost a few per cent
+of the steps. Prints the final relative L2 per optimizer and a table, writes
+`results.json` and an error-against-time plot per problem into `--out`.
 
-    python benchmarks/optimizers.py --budget 180
+    python benchmarks/optimizers.py --budget 180 --jobs 2
+    python benchmarks/optimizers.py --large --budget 300 --jobs 2      # about 40 minutes
     python benchmarks/optimizers.py --problems poisson2d --optimizers engd kfac --budget 60
 """
 
@@ -20,70 +28,62 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import sys
-import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import torch  # noqa: E402
-
-import pdec  # noqa: E402
+from hard import run_all, run_spec  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-PROBLEMS = {"poisson2d": "poisson2d.yaml", "heat": "heat_1p1d.yaml", "poisson5d": "poisson5d.yaml"}
-OPTIMIZERS = ("adam", "lbfgs", "engd", "kfac", "kfac*", "kfac2l")
-# Settings per optimizer (the spec's defaults otherwise); log intervals keep the
-# evaluation overhead to a few per cent of each optimizer's steps.
-SETTINGS = {
-    "adam": ["training.lr=0.001", "training.log_every=200"],
-    "lbfgs": ["training.log_every=20"],
-    "engd": ["training.damping=1e-10", "training.log_every=10"],
-    "kfac": ["training.damping=1e-10", "training.ema=0.5", "training.momentum=0.0", "training.log_every=10"],
-    "kfac*": ["training.damping=1e-10", "training.ema=0.5", "training.log_every=10"],
-    "kfac2l": ["training.damping=1e-10", "training.ema=0.5", "training.log_every=10"],
-}
+SMALL = ("poisson2d", "heat_1p1d", "poisson5d")
+LARGE = ("poisson2d_large", "poisson5d_large", "heat4d_large", "poisson100d")
+OPTIMIZERS = ("adam", "lbfgs", "ssbroyden", "engd", "kfac", "kfac*", "kfac2l")
+LOG_EVERY = {"adam": 200, "lbfgs": 20, "ssbroyden": 20}
+"""Records (with an error evaluation) every this many steps; 10 for the Gauss–Newton optimizers."""
+DENSE_MAX = 10_000
+"""ENGD and the dense quasi-Newton methods (a D×D matrix) race only below this many parameters."""
+TWO_LEVEL_ON = ("poisson2d", "heat_1p1d", "poisson5d", "poisson2d_large")
+"""Two-level KFAC costs a coarse solve per step; on the large set it races on one problem."""
 
 
-def load() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+def parameters(name: str) -> int:
+    """The number of trainable parameters of spec ``name`` (compiled, not trained)."""
+    import pdec
+
+    problem = pdec.compile(ROOT / "specs" / f"{name}.yaml")
+    return sum(p.numel() for p in problem.model.parameters())
 
 
-def race(problem: str, optimizer: str, budget: float, out: Path, extra: list[str]) -> dict:
-    run_dir = out / problem / optimizer.replace("*", "_star")
-    shutil.rmtree(run_dir, ignore_errors=True)  # each race starts fresh (pdec refuses to train into an old run)
-    load_before = load()
-    t0 = time.perf_counter()
-    result = pdec.solve(
-        ROOT / "specs" / PROBLEMS[problem],
-        steps=10**9,
-        max_time=budget,
-        optimizer=optimizer,
-        out=run_dir,
-        settings=[*SETTINGS[optimizer], *extra, "output.plots=false"],
-    )
-    wall = time.perf_counter() - t0
+def races(problems: list[str], optimizers: list[str]) -> list[tuple[str, str]]:
+    """The (problem, optimizer) pairs that fit: dense methods below `DENSE_MAX`."""
+    todo = []
+    for problem in problems:
+        D = parameters(problem)
+        for optimizer in optimizers:
+            if optimizer in ("engd", "bfgs", "ssbroyden") and D > DENSE_MAX:
+                continue
+            if optimizer == "kfac2l" and problem not in TWO_LEVEL_ON:
+                continue
+            todo.append((problem, optimizer))
+    return todo
+
+
+def race(problem: str, optimizer: str, budget: float, core: int, out: Path, extra: list[str]) -> dict:
+    """One run: `pdec solve` with ``optimizer`` for ``budget`` seconds; the row with its error curve."""
+    mode = optimizer.replace("*", "_star")
+    args = ["--optimizer", optimizer, "--steps", str(10**9),
+            "--set", f"training.log_every={LOG_EVERY.get(optimizer, 10)}", *extra]  # fmt: skip
+    row = run_spec(ROOT / "specs" / f"{problem}.yaml", problem, mode, args, budget, core, out, threads=1)
+    row["optimizer"] = optimizer
     curve = []
-    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
+    metrics = out / f"{problem}-{mode}" / "metrics.jsonl"
+    for line in metrics.read_text().splitlines() if metrics.exists() else []:
         record = json.loads(line)
-        if "rel_l2" in record:
+        if "rel_l2" in record and record["rel_l2"].get("u") is not None:
             curve.append((record["time_s"], record["rel_l2"]["u"]))
-    summary = result.summary
-    return {
-        "problem": problem,
-        "optimizer": optimizer,
-        "steps": summary["steps"],
-        "rel_l2": summary["rel_l2"]["u"],
-        "best_rel_l2": min([e for _, e in curve] + [summary["rel_l2"]["u"]]),
-        "final_loss": summary["final_loss"],
-        "wall_s": round(wall, 1),
-        "load_before": load_before,
-        "load_after": load(),
-        "curve": curve,
-        "settings": SETTINGS[optimizer] + extra,
-    }
+    row["curve"] = curve
+    return row
 
 
 def plot(rows: list[dict], out: Path) -> None:
@@ -94,10 +94,10 @@ def plot(rows: list[dict], out: Path) -> None:
         import matplotlib.pyplot as plt
     except ImportError:  # plots are optional
         return
-    for problem in sorted({r["problem"] for r in rows}):
+    for problem in sorted({r["spec"] for r in rows}):
         fig, ax = plt.subplots(figsize=(6, 4))
         for r in rows:
-            if r["problem"] == problem and r["curve"]:
+            if r["spec"] == problem and r.get("curve"):
                 t, e = zip(*r["curve"])
                 ax.loglog(t, e, label=r["optimizer"])
         ax.set_xlabel("wall-clock time [s]")
@@ -106,40 +106,40 @@ def plot(rows: list[dict], out: Path) -> None:
         ax.grid(True, which="both", alpha=0.3)
         ax.legend()
         fig.tight_layout()
-        fig.savefig(out / f"{problem}.png", dpi=120)
+        fig.savefig(out / f"optimizers_{problem}.png", dpi=120)
         plt.close(fig)
+
+
+def table(rows: list[dict], optimizers: list[str]) -> str:
+    lines = ["| problem | " + " | ".join(optimizers) + " |", "|---|" + "---|" * len(optimizers)]
+    for problem in dict.fromkeys(r["spec"] for r in rows):
+        cells = {}
+        for r in rows:
+            if r["spec"] == problem:
+                cells[r["optimizer"]] = f"error: {r['error']}" if "error" in r else f"{r['rel_l2']['u']:.1e} ({r['steps']})"
+        lines.append(f"| {problem} | " + " | ".join(cells.get(o, "—") for o in optimizers) + " |")
+    return "\n".join(lines)
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--budget", type=float, default=180.0, help="wall-clock seconds per optimizer and problem")
-    p.add_argument("--problems", nargs="+", default=list(PROBLEMS), choices=list(PROBLEMS))
+    p.add_argument("--large", action="store_true", help="the paper's large networks instead of d→64→1")
+    p.add_argument("--problems", nargs="+", choices=SMALL + LARGE, help="a subset of the problems")
     p.add_argument("--optimizers", nargs="+", default=list(OPTIMIZERS), choices=list(OPTIMIZERS))
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0: leave torch's default)")
+    p.add_argument("--jobs", type=int, default=2, help="races at once, each pinned to its own core")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="extra spec setting for every run")
-    p.add_argument("--out", type=Path, default=Path("runs/bench_optimizers"))
+    p.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-optimizers")
     args = p.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    problems = args.problems or list(LARGE if args.large else SMALL)
+    extra = [a for s in args.set for a in ("--set", s)]
+    todo = races(problems, args.optimizers)
     args.out.mkdir(parents=True, exist_ok=True)
-    print(f"torch threads {torch.get_num_threads()}, budget {args.budget:g} s, load {load()}", flush=True)
-    rows = []
-    for problem in args.problems:
-        for optimizer in args.optimizers:
-            row = race(problem, optimizer, args.budget, args.out, args.set)
-            rows.append(row)
-            print(
-                f"{problem:10s} {optimizer:7s} steps {row['steps']:>7d}  rel L2 {row['rel_l2']:.2e}"
-                f"  (best logged {row['best_rel_l2']:.2e})  load {row['load_before']} -> {row['load_after']}",
-                flush=True,
-            )
-        (args.out / "results.json").write_text(json.dumps(rows, indent=1))
-        plot(rows, args.out)
-    print("\n| problem | " + " | ".join(args.optimizers) + " |")
-    print("|---|" + "---|" * len(args.optimizers))
-    for problem in args.problems:
-        cells = {r["optimizer"]: f"{r['rel_l2']:.1e}" for r in rows if r["problem"] == problem}
-        print(f"| {problem} | " + " | ".join(cells.get(o, "") for o in args.optimizers) + " |")
+    rows = run_all(todo, args.jobs, lambda problem, optimizer, core: race(problem, optimizer, args.budget, core, args.out, extra))
+    (args.out / "results.json").write_text(json.dumps(rows, indent=1) + "\n")
+    plot(rows, args.out)
+    print(f"\nrelative L2 of u after {args.budget:g} s (steps), one thread per run, {args.jobs} at once")
+    print(table(rows, args.optimizers))
     return 0
 
 
