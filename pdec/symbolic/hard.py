@@ -258,16 +258,19 @@ def _part_projector(parts: list[Piece], problem: SymbolicProblem) -> _Projector:
         for r in p.where[1].relations:
             mask &= holds(r, env, len(B), problem.constants)
         claimed |= mask
-    phis = [sympy.Mul(*found) for found in factors]
+    groups: dict[sympy.Expr, dict] = {}  # parts with the same data are one part (they may share a surface)
+    for p, found in zip(parts, factors):
+        groups.setdefault(p.data, {}).update(found)
+    phis = [sympy.Mul(*found) for found in groups.values()]
     phi = sympy.Mul(*phis)
     try:
         check_positive(phi, problem.domain, x, B[~claimed])
     except DistanceError as exc:
         raise SpecError(f"`{parts[0].unknown}` cannot be exact here: {exc}; drop `hard: true`", parts[0].loc) from None
-    if len({p.data for p in parts}) == 1:
+    if len(groups) == 1:
         return _Projector(parts[0].data, None, phi)
     others = [sympy.Mul(*(f for j, f in enumerate(phis) if j != i)) for i in range(len(phis))]
-    G = sympy.Add(*(p.data * w for p, w in zip(parts, others))) / sympy.Add(*others)
+    G = sympy.Add(*(data * w for data, w in zip(groups, others))) / sympy.Add(*others)
     return _Projector(G, None, phi)
 
 

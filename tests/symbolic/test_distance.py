@@ -303,3 +303,18 @@ def test_same_data_on_parts_of_one_surface_are_exact(tmp_path):
     )
     X = torch.tensor(np.c_[-np.ones(40), np.linspace(-1, 1, 40)])
     torch.testing.assert_close(problem.solution(X)[:, 0], X[:, 1], rtol=0, atol=1e-12)
+
+
+def test_parts_with_the_same_data_on_one_surface_beside_other_data(tmp_path):
+    """Two parts of x = -1 with the same data and the edge y = -1 with other data: the two are
+    one part of the interpolation (each was a weight vanishing on the other's surface: G = 0/0)."""
+    problem = _compile(
+        tmp_path,
+        L_SHAPE
+        + "  - {on: x = -1 and y > 0, impose: u = y, hard: true}\n  - {on: x = -1 and y <= 0, impose: u = y, hard: true}\n"
+        + "  - {on: y = -1, impose: u = -1, hard: true}\n",
+    )
+    s = np.linspace(-0.99, 0.99, 40)
+    left, bottom = torch.tensor(np.c_[-np.ones(40), s]), torch.tensor(np.c_[s, -np.ones(40)])
+    torch.testing.assert_close(problem.solution(left)[:, 0], left[:, 1], rtol=0, atol=1e-12)
+    torch.testing.assert_close(problem.solution(bottom)[:, 0], torch.full((40,), -1.0, dtype=torch.float64), rtol=0, atol=1e-12)
