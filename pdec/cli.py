@@ -69,8 +69,12 @@ def _solve(args: argparse.Namespace) -> int:
     if args.nproc is not None and args.nproc < 1:
         raise PdecError("--nproc must be at least 1")
     if args.nproc and args.nproc > 1 and not launched():
+        from .api import spec_overrides
         from .launch import launch_ranks
 
+        options = {k: getattr(args, k) for k in ("steps", "optimizer", "device", "dtype", "seed")}
+        # a spec error once, here, not once per rank
+        compile_spec(args.spec, spec_overrides(**options, settings=args.set), allow_outside_data=args.allow_outside_data)
         return launch_ranks(args.nproc, _without_nproc(args.argv))
 
     from .report.progress import RichReporter
@@ -302,7 +306,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             traceback.print_exc()
         print(f"error: {exc}", file=sys.stderr)
-        return getattr(exc, "exit_code", EXIT_SPEC_ERROR)  # a lost rank is not the spec's fault: 1
+        if getattr(exc, "exit_code", None) == EXIT_INTERNAL:  # a lost rank: leave before torchrun's SIGTERM lands
+            sys.stderr.flush()  # in the interpreter's shutdown, which would turn exit 1 into "killed by SIGTERM"
+            os._exit(EXIT_INTERNAL)
+        return EXIT_SPEC_ERROR
     except KeyboardInterrupt:
         return 130
     except Exception:  # a bug in pdec, not in the spec

@@ -25,7 +25,7 @@ def launch_ranks(nproc: int, argv: list[str]) -> int:
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    logging.getLogger("torch.distributed.elastic").setLevel(logging.ERROR)  # the agent's notes are not the user's
+    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)  # the ranks say what went wrong
     config = LaunchConfig(
         min_nodes=1,
         max_nodes=1,
@@ -40,6 +40,9 @@ def launch_ranks(nproc: int, argv: list[str]) -> int:
         elastic_launch(config, sys.executable)("-m", "pdec", *argv)
     except ChildFailedError as exc:
         failures = exc.failures
+        for rank, failure in sorted(failures.items()):
+            if failure.exitcode < 0:  # killed: it could not say so itself
+                print(f"error: rank {rank} was killed by signal {-failure.exitcode}", file=sys.stderr)
         first = failures.get(min(failures)) if 0 not in failures else failures[0]
         code = first.exitcode
         return code if code > 0 else 1

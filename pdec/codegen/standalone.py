@@ -90,7 +90,10 @@ def main(argv=None):
         )
     except PdecError as exc:  # the user's doing (a checkpoint of another problem, no CUDA, ...): no traceback
         print(f"error: {exc}", file=sys.stderr)
-        return getattr(exc, "exit_code", 2)  # a lost rank of a torchrun run: 1
+        if getattr(exc, "exit_code", 2) == 1:  # a lost rank of a torchrun run: out before torchrun's SIGTERM lands
+            sys.stderr.flush()
+            os._exit(1)
+        return 2
     if args.json and current_world().is_root:
         print(json.dumps(summary, indent=2))
     return {"completed": 0, "time-limit": 0, "interrupted": 130, "diverged": 1}[summary["status"]]

@@ -31,6 +31,7 @@ import dataclasses
 import datetime
 import math
 import os
+import signal
 from contextlib import contextmanager
 
 import torch
@@ -220,7 +221,19 @@ def init_world(device: str | torch.device = "cpu") -> World:
             raise RankLost(f"could not join the distributed run: {exc}") from None
     _CURRENT[0] = ProcessWorld(device)
     atexit.register(_leave, dist)  # a process group left to the interpreter's exit aborts the process (gloo)
+    _outlive_sigterm()
     return _CURRENT[0]
+
+
+def _outlive_sigterm() -> None:
+    """When a rank dies, torchrun sends SIGTERM to the others at once; the default action would
+    kill a survivor before it says why it stops (`RankLost`) or while it unwinds. A rank ends by
+    itself instead: while training the trainer's own handler stops it after the step (with a
+    checkpoint), otherwise its next collective fails; torchrun sends SIGKILL to one that doesn't."""
+    try:
+        signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    except ValueError:  # not the main thread: leave signals alone
+        pass
 
 
 def _leave(dist) -> None:
