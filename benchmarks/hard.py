@@ -93,11 +93,12 @@ def run_spec(spec: Path, name: str, mode: str, extra: list[str], budget: float, 
     return row
 
 
-def run_all(todo: list[tuple], jobs: int, run) -> list[dict]:
+def run_all(todo: list[tuple], jobs: int, run, first_core: int = 0) -> list[dict]:
     """``run(*item, core)`` for each item of ``todo``, at most ``jobs`` at once, each on a core of
-    its own (never two runs on one); rows printed as they finish, returned in ``todo``'s order."""
+    its own (cores ``first_core`` …, never two runs on one); rows printed as they finish,
+    returned in ``todo``'s order."""
     cores: queue.Queue[int] = queue.Queue()
-    for core in range(jobs):
+    for core in range(first_core, first_core + jobs):
         cores.put(core)
 
     def pinned(item: tuple) -> dict:

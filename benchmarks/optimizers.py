@@ -129,6 +129,7 @@ def main(argv=None) -> int:
     p.add_argument("--problems", nargs="+", choices=SMALL + LARGE, help="a subset of the problems")
     p.add_argument("--optimizers", nargs="+", default=list(OPTIMIZERS), choices=list(OPTIMIZERS))
     p.add_argument("--jobs", type=int, default=2, help="races at once, each pinned to its own core")
+    p.add_argument("--first-core", type=int, default=0, help="pin to cores FIRST_CORE, FIRST_CORE + 1, ...")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="extra spec setting for every run")
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-optimizers")
     args = p.parse_args(argv)
@@ -136,7 +137,7 @@ def main(argv=None) -> int:
     extra = [a for s in args.set for a in ("--set", s)]
     todo = races(problems, args.optimizers)
     args.out.mkdir(parents=True, exist_ok=True)
-    rows = run_all(todo, args.jobs, lambda problem, optimizer, core: race(problem, optimizer, args.budget, core, args.out, extra))
+    rows = run_all(todo, args.jobs, lambda problem, optimizer, core: race(problem, optimizer, args.budget, core, args.out, extra), args.first_core)
     (args.out / "results.json").write_text(json.dumps(rows, indent=1) + "\n")
     plot(rows, args.out)
     print(f"\nrelative L2 of u after {args.budget:g} s (steps), one thread per run, {args.jobs} at once")
