@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # torch is imported by `compile` and `solve` only
     import torch
 
     from .runtime.problem import Problem
-    from .runtime.trainer import Reporter
+    from .runtime.reporting import Reporter
 
 
 @dataclass(frozen=True)

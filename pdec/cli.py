@@ -78,7 +78,7 @@ def _solve(args: argparse.Namespace) -> int:
         return launch_ranks(args.nproc, _without_nproc(args.argv))
 
     from .report.progress import RichReporter
-    from .runtime.trainer import PrintReporter
+    from .runtime.reporting import PrintReporter
     from .api import solve
 
     reporter = None

@@ -48,6 +48,7 @@ RUNTIME_FILES = (
     "runtime/weighting.py",
     "runtime/rundir.py",
     "runtime/plateau.py",
+    "runtime/reporting.py",
     "runtime/trainer.py",
     "runtime/run.py",
 )

@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from ..runtime.trainer import Reporter, number
+from ..runtime.reporting import Reporter, number
 
 
 class RichReporter(Reporter):

@@ -13,7 +13,8 @@ from pdec.runtime.evaluate import Evaluator
 from pdec.runtime.problem import Problem
 from pdec.runtime.rundir import FollowerRunDir, RunDir
 from pdec.runtime.sampling import Sampler
-from pdec.runtime.trainer import Reporter, RunSettings, Trainer
+from pdec.runtime.reporting import Reporter
+from pdec.runtime.trainer import RunSettings, Trainer
 
 TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 

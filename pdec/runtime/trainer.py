@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import copy
 import signal
-import sys
 import time
 from dataclasses import dataclass, field
 
@@ -29,6 +28,7 @@ from pdec.runtime.losses import sharded_residuals, term_losses, term_residuals
 from pdec.runtime.optimizers import make_optimizer
 from pdec.runtime.plateau import Plateau
 from pdec.runtime.problem import Problem
+from pdec.runtime.reporting import Reporter
 from pdec.runtime.protocol import Optimizer
 from pdec.runtime.rundir import RunDir, jsonable
 from pdec.runtime.sampling import Sampler
@@ -51,62 +51,6 @@ class RunSettings:
     log_every: int = 100
     source_hash: str = ""
     extra_summary: dict = field(default_factory=dict)
-
-
-class Reporter:
-    """Progress callbacks; the default prints nothing."""
-
-    def note(self, text: str) -> None:
-        """One line of information before training (what `auto` chose)."""
-
-    def start(self, step: int, total: int) -> None: ...
-
-    def log(self, record: dict) -> None: ...
-
-    def finish(self, summary: dict) -> None: ...
-
-
-class PrintReporter(Reporter):
-    """Plain progress lines on stderr, each printed as it comes (standalone scripts, logs, and `pdec
-    solve` without a terminal: piped, CI, ``nohup``), never cut to a terminal's width."""
-
-    def __init__(self) -> None:
-        self.total = None
-
-    def note(self, text: str) -> None:
-        print(text, file=sys.stderr, flush=True)
-
-    def start(self, step: int, total: int) -> None:
-        self.total = total
-
-    def log(self, record: dict) -> None:
-        error = _errors(record)
-        print(
-            f"step {record['step']:>7}/{self.total}  {record['time_s']:8.1f} s  loss {number(record['loss'])}"
-            f"{'  rel L2 ' + error if error else ''}",
-            file=sys.stderr,
-            flush=True,
-        )
-
-    def finish(self, summary: dict) -> None:
-        error = _errors(summary)
-        print(
-            f"{summary['status']} after {summary['steps']} steps, {summary['wall_time_s']:.1f} s, "
-            f"final loss {number(summary['final_loss'])}{', rel L2 ' + error if error else ''}",
-            file=sys.stderr,
-            flush=True,
-        )
-
-
-def _errors(record: dict) -> str:
-    """``u 1.234e-03 v n/a``: the relative errors of a record or summary."""
-    return " ".join(f"{u} {number(e)}" for u, e in record.get("rel_l2", {}).items())
-
-
-def number(value, digits: int = 3) -> str:
-    """A metric for people: ``1.234e-03``, or ``n/a`` for null (a NaN in the JSON, e.g. the relative
-    error of a zero solution)."""
-    return "n/a" if value is None else f"{value:.{digits}e}"
 
 
 class Trainer:
@@ -366,6 +310,7 @@ class Trainer:
                         self._log(full=True)  # the last step is always a full record
                     break
         finally:
+            self.reporter.stop()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         if status in ("time-limit", "interrupted") and self._logged_step != self.step:
