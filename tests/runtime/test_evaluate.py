@@ -14,17 +14,8 @@ from pdec.geometry import contains, geometry_of
 from pdec.runtime.evaluate import Evaluator
 from pdec.runtime.sampling import Sampler
 
-L_SHAPE = """
-domain:
-  shape: difference
-  of:
-    - {shape: box, x: [-1, 1], y: [-1, 1]}
-    - {shape: box, x: [0, 1], y: [0, 1]}
-unknowns: [u]
-equations:
-  - -laplacian(u) = 1
-conditions:
-"""
+from domain_cases import L_SHAPE
+
 BOUNDARY = "  - {on: boundary, impose: u = 0}\n"
 
 

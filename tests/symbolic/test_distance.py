@@ -19,6 +19,8 @@ from pdec.geometry import geometry_of
 from pdec.lang.numeric import evaluate
 from pdec.symbolic.distance import _trimmed
 
+from domain_cases import L_SHAPE
+
 SPECS = Path(__file__).resolve().parents[2] / "specs"
 EXACT = {
     "laplace_annulus": lambda X: 0.5 * torch.log(X[:, 0] ** 2 + X[:, 1] ** 2),
@@ -130,17 +132,7 @@ conditions:
   - {on: boundary, impose: u = 0, hard: true}
 """
 
-PART_OF_A_FACE = """
-domain:
-  shape: difference
-  of:
-    - {shape: box, x: [-1, 1], y: [-1, 1]}
-    - {shape: box, x: [0, 1], y: [0, 1]}
-unknowns: [u]
-equations:
-  - -laplacian(u) = 1
-conditions:
-  - {on: x = -1 and y > 0, impose: u = 0, hard: true}
+PART_OF_A_FACE = L_SHAPE + """  - {on: x = -1 and y > 0, impose: u = 0, hard: true}
   - {on: boundary, impose: u = 0}
 """
 
@@ -208,17 +200,6 @@ def test_time_dependent_plate_with_a_hole(tmp_path):
 
 # -- small parts: drawn piece by piece, never dropped unseen -------------------------------------
 
-L_SHAPE = """
-domain:
-  shape: difference
-  of:
-    - {shape: box, x: [-1, 1], y: [-1, 1]}
-    - {shape: box, x: [0, 1], y: [0, 1]}
-unknowns: [u]
-equations:
-  - -laplacian(u) = 1
-conditions:
-"""
 
 NOTCH = """
 domain:
