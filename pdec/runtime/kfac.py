@@ -36,16 +36,15 @@ Learnable PDE parameters get their exact (dense, P×P) Gauss–Newton block,
 damped by λ; the cross terms with the network are dropped like the ones
 between layers.
 
-Damping. With ``adaptive_damping`` (the default) λ starts at ``damping`` and
-follows the Levenberg–Marquardt rule (Martens & Grosse 2015, §6.5): ρ, the
-loss change of the step taken over the Gauss–Newton model's prediction for
-it, lowers λ when above 3/4 and raises it when below 1/4. Where the model is
-good λ falls to its floor within ~60 steps, which is what the reference
-implementation's tuned fixed λ (3e-13 … 1e-8) does; where it is not, λ rises
-instead of the run stalling. (Measuring ρ for `kfac` at the model-optimal
-step along its direction instead, as pdec did before, kept λ near 1e-7 and
-cost 4–10× in error at equal time: benchmarks/README.md, "Second order at
-scale".)
+Damping. ``kfac`` and ``kfac2l`` default to a fixed λ = 1e-10 (`KFAC.defaults`), as the
+reference implementation of the paper's experiments does with its tuned fixed λ (3e-13 …
+1e-8). With ``adaptive_damping`` (``kfac*``'s and ENGD's default) λ starts at ``damping`` and
+follows the Levenberg–Marquardt rule (Martens & Grosse 2015, §6.5): ρ, the loss change of
+the step taken over the Gauss–Newton model's prediction for it, lowers λ when above 3/4 and
+raises it when below 1/4; where the model is good λ reaches its floor within ~60 steps.
+(Measuring ρ for `kfac` at the model-optimal step along its direction instead, as pdec did
+before, cost a JVP and a loss per step, kept λ between 1e-8 and 7e-7, and ended 1.1–9×
+above the fixed λ at equal time: benchmarks/README.md, "Second order at scale".)
 """
 
 from __future__ import annotations
