@@ -56,6 +56,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
 import pdec  # noqa: E402
 import pdec.runtime.kfac as kfac_module  # noqa: E402
 from pdec.runtime.curvature import gn_linearize  # noqa: E402
@@ -66,6 +68,8 @@ from pdec.runtime.losses import term_residuals  # noqa: E402
 from pdec.runtime.sampling import Sampler  # noqa: E402
 from pdec.runtime.two_level import two_level_correction  # noqa: E402
 from pdec.spec.load import load_spec  # noqa: E402
+
+from kfac_pcg import pcg  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "kfac_directions.json"
 DAMPINGS = (1e-10, 1e-8, 1e-6, 1e-4)
@@ -264,16 +268,8 @@ class Point:
         ``F⁻¹`` as preconditioner (from x = 0; one step is the KFAC direction, rescaled). Each step
         costs one product with ``G`` (a JVP and a VJP in pdec)."""
         prec = lambda v: self.flat(inverse @ self.unflat(v))  # noqa: E731
-        x, r = torch.zeros_like(self.g), self.g.clone()
-        z = prec(r)
-        p, rz = z.clone(), r @ z
-        for _ in range(iterations):
-            Hp = self.J.T @ (self.J @ p) + damping * p
-            a = rz / (p @ Hp)
-            x, r = x + a * p, r - a * Hp
-            z = prec(r)
-            rz, rz_old = r @ z, rz
-            p = z + (rz / rz_old) * p
+        apply_A = lambda v: self.J.T @ (self.J @ v) + damping * v  # noqa: E731
+        x = pcg(self.g, apply_A, prec, torch.dot, lambda a, u, v: a * u + v, iterations)
         return -x
 
     def subspace_step(self, v1, v2, damping: float):

@@ -24,29 +24,42 @@ from pdec.runtime.kfac import KFACStar  # noqa: E402
 from pdec.runtime.linesearch import gn_axpy, gn_dot  # noqa: E402
 
 
+def pcg(g, apply_A, precondition, dot, axpy, steps: int):
+    """``steps`` conjugate-gradient steps on ``A x = g`` from x = 0, preconditioned by
+    ``precondition`` (KFAC's ``F⁻¹``); vectors are whatever ``dot`` and ``axpy`` (``a x + y``)
+    take: flat tensors (`kfac_directions.py`) or pdec's per-layer directions (here)."""
+    x = axpy(-1.0, g, g)  # zero, shaped like g
+    r = g
+    z = precondition(r)
+    p, rz = z, dot(r, z)
+    for _ in range(steps):
+        Ap = apply_A(p)
+        pAp = dot(p, Ap)
+        if not pAp > 0:
+            break
+        a = rz / pAp
+        x, r = axpy(a, p, x), axpy(-a, Ap, r)
+        z = precondition(r)
+        rz, previous = dot(r, z), rz
+        p = axpy(rz / previous, p, z)
+    return x
+
+
 def pcg_star(steps: int, damping: float) -> type[KFACStar]:
-    """`kfac*` with its direction from ``steps`` KFAC-preconditioned CG steps from x = 0."""
+    """`kfac*` with its direction from ``steps`` KFAC-preconditioned CG steps on ``(G + λI) x = g``."""
+
+    def dot(u, v):
+        return gn_dot(*u, *v)
+
+    def axpy(a, u, v):
+        return gn_axpy(float(a), *u, *v)
 
     class PCGStar(KFACStar):
         def direction(self, lin, inverse, grad):
             if steps == 0:
                 return inverse @ grad
-            x = ([torch.zeros_like(g) for g in grad[0]], torch.zeros_like(grad[1]))
-            r = grad
-            z = inverse @ r
-            p, rz = z, gn_dot(*r, *z)
-            for _ in range(steps):
-                Ap = gn_axpy(damping, *p, *lin.vjp(lin.jvp(*p)))
-                pAp = gn_dot(*p, *Ap)
-                if not pAp > 0:
-                    break
-                a = float(rz / pAp)
-                x = gn_axpy(a, *p, *x)
-                r = gn_axpy(-a, *Ap, *r)
-                z = inverse @ r
-                rz, previous = gn_dot(*r, *z), rz
-                p = gn_axpy(float(rz / previous), *p, *z)
-            return x
+            apply_A = lambda v: axpy(damping, v, lin.vjp(lin.jvp(*v)))  # noqa: E731
+            return pcg(grad, apply_A, lambda v: inverse @ v, dot, axpy, steps)
 
     return PCGStar
 
