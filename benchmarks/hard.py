@@ -143,10 +143,11 @@ def main(argv=None) -> int:
                         "own: the spec's section (hard problems only with `both`)")  # fmt: skip
     p.add_argument("--max-time", type=float, help="budget per run in seconds (default 600 hard, 180 others)")
     p.add_argument("--jobs", type=int, default=2, help="runs at once, each pinned to its own core")
+    p.add_argument("--first-core", type=int, default=0, help="the runs use cores first-core … first-core + jobs - 1")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-hard")
     args = p.parse_args(argv)
-    names = args.only or specs_with_truth()
+    names = args.only or [n for n in specs_with_truth() if not n.endswith("_large")]  # *_large: issue 15's races
     todo = []
     for name in names:
         modes = ["auto", "own"] if args.mode == "both" and name in HARD else ["auto" if args.mode == "both" else args.mode]
@@ -154,7 +155,8 @@ def main(argv=None) -> int:
         todo += [(name, mode, budget) for mode in modes]
     todo.sort(key=lambda t: -t[2])  # long runs first: the two cores stay busy
     args.out.mkdir(parents=True, exist_ok=True)
-    rows = run_all(todo, args.jobs, lambda name, mode, budget, core: run_one(name, mode, budget, core, args.out, args.threads))
+    rows = run_all(todo, args.jobs, lambda name, mode, budget, core: run_one(name, mode, budget, core, args.out, args.threads),
+                   args.first_core)
     rows.sort(key=lambda r: (r["spec"], r["mode"]))
     (args.out / "hard.json").write_text(json.dumps(rows, indent=2) + "\n")
     print(table(rows))
