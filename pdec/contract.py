@@ -74,6 +74,9 @@ class TrainingSettings:
     """Gauss–Newton optimizers: the damping λ added to the Gramian or to each Kronecker factor
     (for KFAC the starting value when `adaptive_damping` is on); None: the optimizer's tuned
     default (`Optimizer.defaults`: 1e-10 for `kfac`, `kfac2l`; 1e-8 for the others)."""
+    sketch: int | None = None
+    """`engd` only: the rank s of the randomized Nyström approximation of the Gauss–Newton
+    kernel (Guzmán-Cordero et al. 2025; `pdec.runtime.nystrom`); None: the exact solve."""
     adaptive_damping: bool | None = None
     """Adapt λ every step: KFAC by the Levenberg–Marquardt rule (Martens & Grosse 2015, §6.5),
     ENGD by the line search's step; None: the optimizer's default (off for `kfac`, `kfac2l`)."""

@@ -38,6 +38,7 @@ RUNTIME_FILES = (
     "runtime/first_order.py",
     "runtime/curvature.py",
     "runtime/linesearch.py",
+    "runtime/nystrom.py",
     "runtime/quasi_newton.py",
     "runtime/engd.py",
     "runtime/kronecker.py",

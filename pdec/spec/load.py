@@ -363,8 +363,17 @@ class _Reader(DefineReader):
                 values[key] = self.boolean(value, what)
             elif key in ("steps", "resample", "laplacian_samples", "seed", "patience"):
                 values[key] = self.integer(value, what, 0, 2**31 - 1)
+            elif key == "sketch":  # null: the exact solve
+                is_null = isinstance(value, YScalar) and value.is_null
+                values[key] = None if is_null else self.integer(value, what, 1, MAX_SKETCH)
             else:  # lr_decay_every, log_every
                 values[key] = self.integer(value, what, 1, 2**31 - 1)
+        optimizer = values.get("optimizer", TrainingSettings.optimizer)
+        if values.get("sketch") is not None and optimizer != "engd":
+            raise SpecError(
+                f"`training.sketch` is the rank of ENGD's randomized Gauss–Newton solve: it needs "
+                f"`optimizer: engd`, not `{optimizer}`", node.entries["sketch"].loc,
+            )  # fmt: skip
         return TrainingSettings(**values)
 
     def points(self, node: YNode) -> Points:
@@ -384,6 +393,10 @@ class _Reader(DefineReader):
             else:
                 values[key] = self.integer(value, f"output.{key}", 2 if key == "grid" else 1, 10_000_000)
         return OutputSettings(**values)
+
+
+MAX_SKETCH = 100_000
+"""A bound on `training.sketch`: a sketch of rank min(N, D) or more is the exact matrix (ENGD caps D at 10⁴)."""
 
 
 def _substitute(expr, values: dict):
