@@ -17,12 +17,21 @@ collapsed stream, ``Δu = ΔG + NΔφ + 2∇φ·∇N + φΔN``.
 projector per constrained direction: a box axis with data on one face or on
 both (``P f = (1−s) f|lo + s f|hi``), the initial slice (``P f = f|t0``, or
 the Hermite ``f|t0 + (t−t0)·∂t f|t0`` when ``∂u/∂t`` is imposed as well), or
-the whole spatial boundary when one expression holds on all of it (a ball's
-sphere, a box's ``on: boundary``), which supplies data but no restriction:
+the whole spatial boundary of a ball or a composite domain, which supplies
+data but no restriction (a box's ``on: boundary`` is its faces):
 
     G = P₁ ⊕ P₂ ⊕ … = Σ_{S ≠ ∅} (−1)^{|S|+1} Π_{i∈S} P_i f.
 
-It equals every piece's data where data of different pieces agree where they
+Why the projectors read the data only where it holds (``f|lo``, ``f|t0``):
+``G`` must depend on the boundary values alone, not on how the data's
+expression continues inside. Extending ``u = f`` on a box's boundary by ``f``
+itself would hand the network the solution whenever ``f`` is its closed form
+(every manufactured test), and the training would only learn ``N = 0``. On a
+ball's sphere and on the parts of a composite boundary no such projector is
+built: there ``G`` is the data's expression (weighted between parts), and
+accuracy measured with the exact solution as data says little.
+
+``G`` equals every piece's data where data of different pieces agree where they
 meet (corners, the initial boundary); `make_exact` checks that numerically
 and refuses incompatible data. ``φ`` is the product of the pieces' distances,
 each scaled to at most 1: ``s``, ``1−s``, ``4s(1−s)``, ``τ = (t−t0)/(t1−t0)``
@@ -158,6 +167,10 @@ def pieces_of(term: Term, problem: SymbolicProblem) -> list[Piece]:
                 raise SpecError("`hard: true` holds at all times; this selector restricts the time", term.loc)
             pieces.append(Piece(term.name, unknown.func.__name__, order, data, ("part", s), term.loc))
             continue
+        if s.region == "boundary" and isinstance(problem.domain, BoxDomain):  # every face: G from face values only
+            faces = [("face", axis, side) for axis in range(len(problem.spatial)) for side in (0, 1)]
+            pieces += [Piece(term.name, unknown.func.__name__, order, data, where, term.loc) for where in faces]
+            continue
         where = ("face", s.axis, s.side) if s.region == "face" else (s.region,)
         pieces.append(Piece(term.name, unknown.func.__name__, order, data, where, term.loc))
     return pieces
@@ -191,9 +204,6 @@ def _form(pieces: list[Piece], problem: SymbolicProblem) -> tuple[sympy.Expr, sy
     if initial:
         projectors.append(_time_projector(initial, rate, problem))
     phi = sympy.Mul(*(p.phi for p in projectors))
-    values = {p.data for p in pieces if p.order == 0}
-    if not rate and len(values) == 1:
-        return next(iter(values)), phi  # one expression everywhere: it extends itself
     G = sympy.Integer(0)
     for size in range(1, len(projectors) + 1):
         for subset in combinations(projectors, size):

@@ -275,3 +275,35 @@ conditions:
     assert info.value.loc is not None
     constant = periodic.replace("impose: u = 0, hard: true", "impose: k*u = 1, hard: true").replace("unknowns: [u]", "unknowns: [u]\nconstants: {k: 2}")
     assert _problem(tmp_path, constant, "c.yaml").definition.solution
+
+
+SQUARE_DATA = """
+name: square
+domain: {x: [0, 2], y: [-1, 1]}
+time: {t: [0, 1]}
+unknowns: [u]
+equations:
+  - u_t = laplacian(u)
+conditions:
+  - {on: boundary, impose: u = DATA, hard: true}
+  - {on: t = 0, impose: u = DATA, hard: true}
+"""
+
+
+@pytest.mark.parametrize("inside", ["x*(2 - x)*(1 - y^2)*t", "x*(2 - x)*(1 - y^2)*t*exp(x*y)"])
+def test_g_reads_the_data_only_where_it_holds(tmp_path, inside):
+    """Two data expressions equal on the faces and the initial slice but not inside give the same
+    ``G``: the extension reads the boundary values only. With the data's own expression as ``G``
+    (the old shortcut) a manufactured solution would be handed to the network (``N = 0``)."""
+    data = "exp(-t)*sin(x + y)"
+    plain = _problem(tmp_path, SQUARE_DATA.replace("DATA", data), "a.yaml")
+    other = _problem(tmp_path, SQUARE_DATA.replace("DATA", f"{data} + {inside}"), "b.yaml")
+    X = _points(plain).detach()
+    with torch.no_grad():
+        for p in (plain, other):
+            p.model.layers[-1].weight.zero_()
+            p.model.layers[-1].bias.zero_()  # N = 0: the solution is G
+        G_plain, G_other = plain.solution(X)[:, 0], other.solution(X)[:, 0]
+    torch.testing.assert_close(G_plain, G_other, rtol=0, atol=1e-13)
+    x, y, t = X.unbind(1)
+    assert (G_plain - torch.exp(-t) * torch.sin(x + y)).abs().max() > 1e-3  # not the expression itself
