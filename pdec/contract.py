@@ -268,6 +268,8 @@ class ProblemDef:
     hidden: tuple[int, ...]
     activation: str | Callable
     """A name from `ACTIVATION_NAMES`, or a function ``(z, order) -> [σ, σ', …]``."""
+    fourier: tuple[int, float] | None = None
+    """Random Fourier features ``(m, σ)`` between the network's inputs and its first layer, or None."""
     time: str | None = None
     time_interval: tuple[float, float] | None = None
     parameters: Mapping[str, float] = field(default_factory=dict)

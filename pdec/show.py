@@ -90,6 +90,9 @@ def describe(problem: SymbolicProblem, graph: OperatorGraph) -> str:
         out.append("  learnable  " + ", ".join(f"{p.name} (from {p.initial:g})" for p in problem.learnable))
     if problem.embedding:
         out.append("  network    inputs " + ", ".join(f"{n} = {to_text(e)}" for n, e in problem.embedding) + " (exactly periodic)")
+    if problem.fourier:
+        m, scale = problem.fourier
+        out.append(f"  network    {m} random Fourier features cos/sin(2π B x), B ~ N(0, {scale:g}²), before the first layer")
     for name, (G, phi) in problem.constrained.items():
         out.append(f"  exactly    {name} = G + φ·N (N: the network; conditions met by construction)")
         out.append(f"               G = {to_text(G)}")

@@ -67,6 +67,9 @@ def load(run: str | Path, *, checkpoint: str | int = "latest", device: str | tor
     if dtype not in TORCH_DTYPES:
         raise PdecError(f"{path / 'resolved.json'}: unknown dtype `{dtype}`")
     overrides += [f"model.hidden={hidden}", f"training.dtype={dtype}"]
+    fourier = resolved["model"].get("fourier")  # absent in runs written before Fourier features
+    if isinstance(fourier, dict):
+        overrides.append(f"model.fourier={{features: {int(fourier['features'])}, scale: {float(fourier['scale'])!r}}}")
     spec = load_spec(path / "spec.yaml", overrides, files=False)
     compiled = compile_spec(spec)
     device = device if isinstance(device, torch.device) else resolve_device(str(device))

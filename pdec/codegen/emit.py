@@ -331,6 +331,7 @@ class _Emitter:
             "    ),",
             f"    hidden={_literal(tuple(problem.hidden))},",
             f"    activation={activation},",
+            *([f"    fourier={_literal(tuple(problem.fourier))},"] if problem.fourier else []),
             f"    time={_literal(problem.time)},",
             f"    time_interval={_literal(problem.time_interval)},",
             f"    parameters={_literal(parameters)},",

@@ -83,8 +83,10 @@ def n_parameters(n_in: int, hidden: tuple[int, ...], n_out: int) -> int:
 
 
 def _parameters(problem: SymbolicProblem, hidden: tuple[int, ...]) -> int:
-    """Network and PDE parameters of ``problem`` on a network of widths ``hidden``."""
-    return n_parameters(len(problem.inputs), tuple(hidden), len(problem.unknowns)) + len(problem.learnable)
+    """Network and PDE parameters of ``problem`` on a network of widths ``hidden`` (behind its
+    Fourier features, if any: ``2m`` inputs)."""
+    n_in = 2 * problem.fourier[0] if problem.fourier else len(problem.inputs)
+    return n_parameters(n_in, tuple(hidden), len(problem.unknowns)) + len(problem.learnable)
 
 
 def recipe_for(problem: SymbolicProblem) -> Recipe:

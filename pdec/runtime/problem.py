@@ -40,7 +40,13 @@ class Problem:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             self.model = TaylorMLP(
-                len(definition.network_inputs), definition.hidden, len(self.unknowns), definition.activation, dtype=dtype, device=device
+                len(definition.network_inputs),
+                definition.hidden,
+                len(self.unknowns),
+                definition.activation,
+                fourier=definition.fourier,
+                dtype=dtype,
+                device=device,
             )
         self.parameters = torch.nn.ParameterDict(
             {k: torch.nn.Parameter(torch.tensor(v, dtype=dtype, device=device)) for k, v in definition.parameters.items()}

@@ -45,9 +45,14 @@ def fixed_settings(definition: ProblemDef, training: TrainingSettings) -> dict:
         "unknowns": list(definition.unknowns),
         "model.hidden": list(definition.hidden),
         "model.activation": definition.activation_name,
+        "model.fourier": _fourier(definition),
         "training.dtype": training.dtype,
         "training.sampler": training.sampler,
     }
+
+
+def _fourier(definition: ProblemDef) -> dict | None:
+    return {"features": definition.fourier[0], "scale": definition.fourier[1]} if definition.fourier else None
 
 
 def run(
@@ -90,7 +95,11 @@ def run(
             "name": definition.name,
             "variables": list(definition.variables),
             "unknowns": list(definition.unknowns),
-            "model": {"hidden": list(definition.hidden), "activation": definition.activation_name},
+            "model": {
+                "hidden": list(definition.hidden),
+                "activation": definition.activation_name,
+                "fourier": _fourier(definition),
+            },
             "choice": definition.choice,
             "training": training.to_dict(),
             "output": output.to_dict(),

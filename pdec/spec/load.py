@@ -310,7 +310,7 @@ class _Reader(DefineReader):
         return Reference(path, node.loc)
 
     def model(self, node: YNode) -> ModelConfig:
-        node = self.mapping(node, "model", ("hidden", "activation"))
+        node = self.mapping(node, "model", ("hidden", "activation", "fourier"))
         e = node.entries
         hidden = ModelConfig.hidden
         if "hidden" in e:
@@ -336,7 +336,20 @@ class _Reader(DefineReader):
                     raise exc
                 if symbol("z") not in expr.free_symbols:
                     raise SpecError("`model.activation` must depend on `z`", loc)
-        return ModelConfig(hidden, activation, loc, expr)
+        fourier = self.fourier(e["fourier"]) if "fourier" in e else None
+        return ModelConfig(hidden, activation, loc, expr, fourier)
+
+    def fourier(self, node: YNode) -> tuple[int, float] | None:
+        """``model.fourier: {features: m, scale: σ}`` (σ defaults to 1), or ``null``/``false`` for none."""
+        if isinstance(node, YScalar) and (node.is_null or node.text.strip() == "false"):
+            return None
+        node = self.mapping(node, "model.fourier", ("features", "scale"), required=("features",))
+        e = node.entries
+        m = self.integer(e["features"], "model.fourier.features", 1, 4096)
+        scale = self.number(e["scale"], "model.fourier.scale") if "scale" in e else 1.0
+        if scale <= 0:
+            raise SpecError(f"`model.fourier.scale` must be positive, got {scale:g}", e["scale"].loc)
+        return m, scale
 
     def training(self, node: YNode, time=None) -> TrainingSettings:
         names = tuple(f.name for f in fields(TrainingSettings))

@@ -208,6 +208,8 @@ class ModelConfig:
     activation_loc: Loc | None = None
     activation_expr: Any = None
     """The activation parsed (a SymPy expression in `z`) when it is not a built-in name."""
+    fourier: tuple[int, float] | None = None
+    """Random Fourier features ``(m, σ)`` in front of the network (`pdec.taylor.mlp.FourierFeatures`), or None."""
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,8 @@ class SymbolicProblem:
     """The built-in activation's name, or `custom`."""
     hidden: tuple[int, ...] | None
     """Layer widths; None until `pdec.plan.auto` chooses them."""
+    fourier: tuple[int, float] | None
+    """Random Fourier features ``(m, σ)`` in front of the network, or None."""
     learnable: tuple[Parameter, ...]
     """The learnable PDE parameters with their starting (and true) values."""
     reference: Path | None
@@ -159,6 +161,7 @@ def build_problem(spec: Spec, check_exact: bool = True) -> SymbolicProblem:
         activation=spec.model.activation_expr,
         activation_name="custom" if spec.model.activation_expr is not None else spec.model.activation,
         hidden=spec.model.hidden,
+        fourier=spec.model.fourier,
         learnable=spec.parameters,
         reference=spec.reference.path if spec.reference else None,
         training=spec.training,

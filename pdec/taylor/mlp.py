@@ -29,10 +29,12 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import math
+
 import torch
 from torch import Tensor, nn
 
-from .activations import ActivationFn, resolve_activation
+from .activations import ActivationFn, resolve_activation, sin_jet
 from .compiled import _combine, _Compiled, _directions
 from .fused import _FusedRun, _FusedSecondOrder, _Workspace
 from .operators import Operator
@@ -58,11 +60,52 @@ class TaylorLinear(nn.Linear):
         return out
 
 
+class FourierFeatures(nn.Module):
+    """Random Fourier features ``γ(x) = [cos 2πBx, sin 2πBx]``, ``B ~ N(0, σ²)`` of shape
+    ``[m, n_in]``, fixed at initialisation (a buffer, not trained).
+
+    Why: an MLP fed raw coordinates learns low frequencies first and high ones
+    barely at all (spectral bias); the embedding hands it frequencies of order
+    ``σ`` per unit of input, which is what multiscale and high-frequency
+    solutions need (Tancik et al. 2020; Wang, Wang & Perdikaris 2021). For the
+    Taylor pass it is a linear map without bias followed by ``sin(· + φ)``
+    with phase ``φ = π/2`` on the cosine half: the same stream algebra as a
+    hidden layer (first-order streams ``2πB v`` constant over the points,
+    higher-order input streams zero), so every derivative the plan needs flows
+    through it exactly. Its output has ``2m`` columns.
+    """
+
+    def __init__(self, n_in: int, features: int, scale: float, *, dtype: torch.dtype, device=None) -> None:
+        super().__init__()
+        B = torch.randn(features, n_in, dtype=dtype, device=device) * scale
+        self.register_buffer("weight", 2 * math.pi * torch.cat([B, B]))
+        phase = torch.zeros(2 * features, dtype=dtype, device=device)
+        phase[:features] = math.pi / 2
+        self.register_buffer("phase", phase)
+        self.features, self.scale = features, scale
+
+    @property
+    def n_out(self) -> int:
+        return 2 * self.features
+
+    def forward(self, X: Tensor) -> Tensor:
+        return torch.sin(X @ self.weight.T + self.phase)
+
+    def streams(self, X: Tensor, dirs: Tensor, c: _Compiled) -> Tensor:
+        """The embedding's output streams ``[S, N, 2m]`` from the input point ``X`` and the
+        first-order directions ``dirs`` (Faà di Bruno through ``sin``, `_activate_generic`)."""
+        V = dirs @ self.weight.T
+        h = [X @ self.weight.T + self.phase, *V[:, None, :].unbind(0)] + [None] * (c.n_streams - 1 - c.n_first)
+        return _activate_generic(h, c, sin_jet)
+
+
 class TaylorMLP(nn.Module):
     """A tanh (or other) MLP ``[N, n_in] -> [N, n_out]`` with a Taylor-mode pass.
 
     Weights are Glorot/Xavier-normal and biases zero, so ``torch.manual_seed``
-    fixes the initialisation; the output layer is linear. ``recorder`` is
+    fixes the initialisation; the output layer is linear. ``fourier = (m, σ)``
+    puts random Fourier features (`FourierFeatures`, drawn first) in front of
+    the first layer; such a network always runs the generic runtime. ``recorder`` is
     ``None`` except inside ``record.record_passes``, which sets it to the
     ``Recording`` that every pass started meanwhile reports to.
 
@@ -81,13 +124,15 @@ class TaylorMLP(nn.Module):
         n_out: int,
         activation: str | ActivationFn = "tanh",
         *,
+        fourier: tuple[int, float] | None = None,
         dtype: torch.dtype = torch.float64,
         device: torch.device | str | None = None,
     ) -> None:
         super().__init__()
         if not hidden:
             raise ValueError("TaylorMLP needs at least one hidden layer")
-        sizes = [n_in, *hidden, n_out]
+        self.embedding = None if fourier is None else FourierFeatures(n_in, *fourier, dtype=dtype, device=device)
+        sizes = [n_in if self.embedding is None else self.embedding.n_out, *hidden, n_out]
         self.layers = nn.ModuleList(
             TaylorLinear(a, b, dtype=dtype, device=device) for a, b in zip(sizes[:-1], sizes[1:])
         )
@@ -150,6 +195,10 @@ class TaylorMLP(nn.Module):
             compiled = self._compiled[plan] = _Compiled.from_plan(plan)
         recorder = self.recorder
         generic_only = recorder is not None and recorder.generic
+        if self.embedding is not None:
+            if fused and plan.n_streams > 1:
+                raise ValueError("the fused runtime does not run a network with Fourier features")
+            fused = False
         if fused and plan.n_streams > 1:
             if plan.max_order > 2:
                 raise ValueError("the fused runtime needs a plan of order ≤ 2")
@@ -174,6 +223,8 @@ class TaylorMLP(nn.Module):
         self._workspace.clear()
 
     def _value_pass(self, X: Tensor, records: list[LayerRecord] | None) -> Tensor:
+        if self.embedding is not None:
+            X = self.embedding(X)
         if records is None:
             for layer in self.layers[:-1]:
                 X = self.activation(layer(X), 0)[0]
@@ -193,7 +244,9 @@ class TaylorMLP(nn.Module):
         first = self.layers[0]
         N = X.shape[0]
         records = records or [None] * len(self.layers)
-        if records[0] is not None:  # the records want the full input streams of layer 1
+        if self.embedding is not None:  # the first layer's input streams vary over the points
+            h = list(first.forward_streams(self.embedding.streams(X, dirs, c), record=records[0]))
+        elif records[0] is not None:  # the records want the full input streams of layer 1
             zeros = X.new_zeros(c.n_streams - 1 - c.n_first, N, self.n_in)
             seeds = torch.cat([X[None], dirs[:, None, :].expand(-1, N, -1), zeros])
             h = list(first.forward_streams(seeds, record=records[0]))

@@ -19,9 +19,14 @@ ALLOWED = {"torch", "numpy", "__future__"}
 STDLIB = set(sys.stdlib_module_names)
 
 
-@pytest.mark.parametrize("name", ["heat", "wave1d", "advection"])  # exact conditions, rar-d; exact periodicity
-def test_standalone_matches_solve_without_pdec(tmp_path, small, name):
+CASES = [("heat", []), ("wave1d", []), ("advection", []), ("heat", ["model.fourier={features: 4, scale: 1}"])]
+# wave1d: exact conditions, rar-d; advection: exact periodicity; heat + Fourier features
+
+
+@pytest.mark.parametrize("name, extra", CASES, ids=["heat", "wave1d", "advection", "heat-fourier"])
+def test_standalone_matches_solve_without_pdec(tmp_path, small, name, extra):
     spec = ROOT / "specs" / f"{name}.yaml"
+    small = small + extra
     sets = [a for s in small + ["output.plots=false"] for a in ("--set", s)]
     script = tmp_path / f"train_{name}.py"
     subprocess.run([sys.executable, "-m", "pdec", "codegen", str(spec), "-o", str(script), *sets], check=True)
