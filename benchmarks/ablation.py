@@ -4,7 +4,7 @@ as shipped, trained by `auto` (no training section), one thread, pinned, `--max-
 Variants of a spec (each a row): `shipped` (as in specs/, training left to `auto`), `soft`
 (every `hard: true` removed: conditions in the loss), `fixed-points` (`resample: 0`), `rar-d`
 (`sampler: rar-d`, redrawn every step), `causal` (`causal: 1`, time-dependent specs only), `hard` (every `impose:`
-made exact, for a spec shipped without it).
+made exact, for a spec shipped without it), `fourier` (`model.fourier`: FOURIER random Fourier features).
 
     python benchmarks/ablation.py                              # burgers, allen_cahn, wave1d, helmholtz
     python benchmarks/ablation.py --only wave1d --variants shipped soft --max-time 120
@@ -20,7 +20,9 @@ from pathlib import Path
 from hard import PUBLISHED, ROOT, run_all, run_spec
 
 PROBLEMS = ("burgers", "allen_cahn", "wave1d", "helmholtz")
-VARIANTS = ("shipped", "soft", "hard", "fixed-points", "rar-d", "causal")
+VARIANTS = ("shipped", "soft", "hard", "fixed-points", "rar-d", "causal", "fourier")
+FOURIER = "{features: 16, scale: 1}"
+"""m = 16 features (a [32, 32] network's first layer grows from 3 to 32 inputs), σ = 1 per unit of input."""
 
 
 def variant_spec(name: str, variant: str, out: Path) -> tuple[Path, list[str]] | None:
@@ -39,6 +41,8 @@ def variant_spec(name: str, variant: str, out: Path) -> tuple[Path, list[str]] |
         extra += ["--set", "training.sampler=rar-d", "--set", "training.resample=1"]
     elif variant == "causal" and "\ntime:" in text:
         extra += ["--set", "training.causal=1"]
+    elif variant == "fourier":
+        extra += ["--set", f"model.fourier={FOURIER}"]
     elif variant != "shipped":
         return None
     text = text.replace("reference: data/", f"reference: {ROOT / 'specs' / 'data'}/")
