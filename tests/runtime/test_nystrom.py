@@ -96,6 +96,32 @@ def test_sketched_step_equals_the_exact_one_when_the_sketch_covers_the_range(sha
     assert float((short - reference).norm()) > 1e-2 * float(reference.norm())
 
 
+class _TwoEqualRanks:
+    """A stand-in for a two-rank `World` whose other rank holds the same rows: a sum over the
+    ranks doubles."""
+
+    def sum_many_(self, tensors):
+        for t in tensors:
+            t.mul_(2.0)
+        return tensors
+
+
+def test_distributed_sketch_sums_the_gramian_products_over_the_ranks():
+    """With rows spread over ranks the sketch is of the D×D Gramian, its products all-reduced:
+    two ranks holding rows A each give the step of one process holding [A; A]."""
+    g = _gen(4)
+    A = torch.randn(40, 8, generator=g, dtype=torch.float64) @ torch.randn(8, 25, generator=g, dtype=torch.float64)
+    r = torch.randn(40, generator=g, dtype=torch.float64)
+    J, rr = torch.cat([A, A]), torch.cat([r, r])
+    two = sketched_solve(A, r, 1e-4, 12, _gen(5), world=_TwoEqualRanks())
+    one = sketched_solve(J, rr, 1e-4, 12, _gen(5))  # N = 80 > D = 25: the same D×D form
+    assert torch.allclose(two, one, rtol=1e-12, atol=1e-14)
+    U, S, Vh = torch.linalg.svd(J, full_matrices=False)  # s = 12 ≥ rank 8: the exact step
+    reference = Vh.T @ (S / (S.square() + 1e-4) * (U.T @ rr))
+    rounding = float((engd_solve(J, rr, 1e-4) - reference).norm())  # 4e-9 relative
+    assert float((two - reference).norm()) <= 3 * rounding
+
+
 def test_sketched_engd_step_on_a_spec_equals_the_exact_step():
     """On a real linearization (poisson2d, D = 33, N = 18 + …): a sketch of rank N gives
     the exact ENGD direction to rounding."""
