@@ -96,9 +96,8 @@ def recipe_for(problem: SymbolicProblem) -> Recipe:
         if D <= QN_MAX_PARAMETERS:
             return MEDIUM
         return dataclasses.replace(LARGE, why=f"more than 3 inputs and {D} parameters, too many for a dense quasi-Newton step: L-BFGS")
-    if problem.hidden is not None:
-        if D > ENGD_MAX_PARAMETERS:
-            return dataclasses.replace(LARGE, why=f"the spec's network has {D} parameters, too many for ENGD's dense step")
+    if D > ENGD_MAX_PARAMETERS:  # the spec's widths, or its Fourier features on [32, 32]
+        return dataclasses.replace(LARGE, why=f"the network has {D} parameters, too many for ENGD's dense step")
     return SMALL
 
 
