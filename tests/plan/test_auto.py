@@ -31,6 +31,12 @@ def test_rules_and_that_spec_keys_win(heat_path):
     assert kept.training.steps == 7 and kept.training.patience == 0 and kept.training.optimizer == "engd"
     named = compile_spec(heat_path, ["training={optimizer: adam}", "model={}"]).problem
     assert (named.training.steps, named.hidden, named.training.patience, named.choice) == (2000, (64, 64, 64), 0, "")
+    # Fourier features count as the first layer's inputs: 2m of them
+    featured = compile_spec(heat_path, ["training={}", "model={fourier: {features: 16}}"]).problem
+    assert n_parameters(32, (32, 32), 1) <= ENGD_MAX_PARAMETERS and featured.training.optimizer == "engd"
+    wide = compile_spec(heat_path, ["training={}", "model={fourier: {features: 64}}"]).problem
+    assert n_parameters(128, (32, 32), 1) > ENGD_MAX_PARAMETERS and wide.training.optimizer == "lbfgs"
+    assert "5217 parameters" in wide.choice
 
 
 def test_more_inputs_get_ssbroyden_on_a_small_network_or_lbfgs_when_too_large():
