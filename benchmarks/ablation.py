@@ -71,13 +71,15 @@ def main(argv=None) -> int:
     p.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
     p.add_argument("--max-time", type=float, default=300.0, help="budget per run in seconds")
     p.add_argument("--jobs", type=int, default=2, help="runs at once, each pinned to its own core")
+    p.add_argument("--first-core", type=int, default=0, help="the runs use cores first-core … first-core + jobs - 1")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-ablation")
     args = p.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     todo = [(name, v, *made) for name in args.only for v in args.variants if (made := variant_spec(name, v, args.out))]
     rows = run_all(
-        todo, args.jobs, lambda name, variant, spec, extra, core: run_spec(spec, name, variant, extra, args.max_time, core, args.out, args.threads)
+        todo, args.jobs, lambda name, variant, spec, extra, core: run_spec(spec, name, variant, extra, args.max_time, core, args.out, args.threads),
+        args.first_core,
     )
     (args.out / "ablation.json").write_text(json.dumps(rows, indent=2) + "\n")
     print(table(rows))
