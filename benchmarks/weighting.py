@@ -1,6 +1,6 @@
 """Loss weighting benchmark: fixed, inverse-Dirichlet and NTK weights (REFERENCES §5–6).
 
-Multiscale Poisson (`specs/poisson_multiscale.yaml`, ω = kπ): relative L2
+Multiscale Poisson (`benchmarks/specs/poisson_multiscale_weighted.yaml`: soft data, ω = kπ): relative L2
 against k for each weighting, Adam, the same seed; 1D wave
 (`specs/wave1d.yaml`, a smaller network and budget than the paper's).
 Everything runs through `pdec.solve`, the product path; each row reports the
@@ -63,7 +63,7 @@ def main(argv=None) -> int:
     cases = (
         [("specs/wave1d.yaml", "wave", [])]
         if args.wave
-        else [("specs/poisson_multiscale.yaml", f"k{k}", [f"constants.omega={k}*pi"]) for k in args.k]
+        else [("benchmarks/specs/poisson_multiscale_weighted.yaml", f"k{k}", [f"constants.omega={k}*pi"]) for k in args.k]
     )
     for spec, tag, settings in cases:
         for weighting in args.weightings:

@@ -15,7 +15,7 @@ from pdec.spec.load import load_spec
 CASES = [
     {"id": "poisson1d", "spec": "specs/poisson1d.yaml", "hidden": "[6]"},
     {"id": "wave1d", "spec": "specs/wave1d.yaml", "hidden": "[5, 4]"},
-    {"id": "poisson2d-multiscale", "spec": "specs/poisson_multiscale.yaml", "hidden": "[4, 3]"},
+    {"id": "poisson2d-multiscale", "spec": "benchmarks/specs/poisson_multiscale_weighted.yaml", "hidden": "[4, 3]"},
 ]
 
 
