@@ -86,8 +86,10 @@ def nystrom(apply: Callable[[Tensor], Tensor], n: int, rank: int, generator: tor
     Y = apply(omega)
     eps = torch.finfo(dtype).eps
     shift = math.sqrt(n) * eps * float(torch.linalg.norm(Y))
+    if not math.isfinite(shift):
+        raise FloatingPointError("Nyström approximation: the products with K are not finite")
     if shift == 0.0:  # K Ω = 0: K̂ = 0
-        return NystromApprox(omega, torch.zeros(s, dtype=dtype, device=Y.device), 0.0)
+        return NystromApprox(omega[:, :0], Y.new_zeros(0), 0.0)
     for _ in range(CHOLESKY_TRIES):
         Y_shift = Y + shift * omega
         core = omega.T @ Y_shift

@@ -40,6 +40,10 @@ def test_nystrom_is_exact_on_a_low_rank_matrix():
         assert (approx.eigenvalues > 0).all()
     approx = nystrom(lambda X: K @ X, 80, 11, _gen())  # one short of the rank: not exact
     assert float((approx.matrix() - K).norm()) > 1e-8
+    zero = nystrom(lambda X: 0 * X, 80, 5, _gen())
+    assert zero.U.shape == (80, 0) and torch.equal(nystrom_solve(zero, torch.ones(80, dtype=torch.float64), 0.5), torch.full((80,), 2.0, dtype=torch.float64))
+    with pytest.raises(FloatingPointError):
+        nystrom(lambda X: float("nan") * X, 80, 5, _gen())
 
 
 def test_nystrom_error_decreases_with_the_rank():
@@ -120,6 +124,12 @@ def test_distributed_sketch_sums_the_gramian_products_over_the_ranks():
     reference = Vh.T @ (S / (S.square() + 1e-4) * (U.T @ rr))
     rounding = float((engd_solve(J, rr, 1e-4) - reference).norm())  # 4e-9 relative
     assert float((two - reference).norm()) <= 3 * rounding
+
+
+def test_a_non_finite_jacobian_gives_a_non_finite_step():
+    """As `engd_solve`: the line search then finds no finite loss and the trainer recovers."""
+    J = torch.full((6, 9), float("nan"), dtype=torch.float64)
+    assert torch.isnan(sketched_solve(J, torch.ones(6, dtype=torch.float64), 1e-8, 3, _gen())).all()
 
 
 def test_sketched_engd_step_on_a_spec_equals_the_exact_step():
