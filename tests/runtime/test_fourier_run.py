@@ -12,6 +12,7 @@ import pytest
 import torch
 
 import pdec
+from resume_check import assert_resume_is_bit_identical
 from pdec.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,14 +38,7 @@ def test_a_run_records_the_embedding_and_pdec_load_rebuilds_it(tmp_path, small):
 
 
 def test_resume_is_bit_identical(tmp_path, small):
-    settings = _settings(small)
-    straight = pdec.solve(HEAT, steps=8, out=tmp_path / "straight", settings=settings)
-    stopped = pdec.solve(HEAT, steps=8, out=tmp_path / "split", settings=settings, max_time=1e-9)
-    assert stopped.summary["steps"] < 8
-    resumed = pdec.solve(HEAT, steps=8, out=tmp_path / "split", settings=settings, resume=True)
-    for a, b in zip(straight.problem.model.state_dict().values(), resumed.problem.model.state_dict().values()):
-        assert torch.equal(a, b)
-    assert resumed.summary["final_loss"] == straight.summary["final_loss"]
+    assert_resume_is_bit_identical(HEAT, _settings(small), tmp_path)
 
 
 def test_resume_refuses_a_different_embedding(tmp_path, small, capsys):

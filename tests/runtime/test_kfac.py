@@ -17,7 +17,7 @@ from pdec.runtime.curvature import gn_linearize
 from pdec.runtime.kfac import KFAC, kfac_factors, kfac_layer
 from pdec.runtime.kronecker import KroneckerSum, kron_dense
 from pdec.runtime.two_level import TwoLevelKFAC, two_level_correction
-from pdec.taylor import Laplacian, Partial, TaylorMLP, plan_streams
+from pdec.taylor import Partial, TaylorMLP, plan_streams
 
 from optim_cases import SPECS, tiny_problem
 
@@ -222,7 +222,7 @@ def test_momentum_that_increases_the_loss_is_dropped(tmp_path):
     step size; `kfac` then searches without it (before: loss 2e9 in 20 steps)."""
     import pdec
 
-    result = pdec.solve(
+    pdec.solve(
         SPECS / "poisson2d.yaml",
         optimizer="kfac",
         steps=40,

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 import pdec
+from resume_check import assert_resume_is_bit_identical, state
 from pdec.runtime.rundir import RunDir
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,10 +22,6 @@ HEAT = ROOT / "specs" / "heat.yaml"
 CONTRACT = {"name", "optimizer", "steps", "wall_time_s", "final_loss", "status", "world_size"}
 
 
-def _params(problem) -> list[torch.Tensor]:
-    return [p.detach().clone() for p in problem.model.parameters()] + [
-        p.detach().clone() for p in problem.parameters.values()
-    ]
 
 
 def test_summary_has_contract_fields(tmp_path, small):
@@ -46,19 +43,7 @@ def test_summary_has_contract_fields(tmp_path, small):
 
 @pytest.mark.parametrize("optimizer", ["adam", "lbfgs", "adam+lbfgs"])
 def test_resume_is_bit_identical(tmp_path, small, optimizer):
-    settings = small + [f"training.optimizer={optimizer}", "output.plots=false"]
-    straight = pdec.solve(HEAT, steps=12, out=tmp_path / "straight", settings=settings)
-    # Stop part-way with a wall-clock budget that expires after the first step,
-    # then resume: the end state must not depend on where the run stopped.
-    stopped = pdec.solve(HEAT, steps=12, out=tmp_path / "split", settings=settings, max_time=1e-9)
-    assert stopped.summary["status"] == "time-limit"
-    assert stopped.summary["steps"] < 12
-    resumed = pdec.solve(HEAT, steps=12, out=tmp_path / "split", settings=settings, resume=True)
-    assert resumed.summary["resumed_from"] == stopped.summary["steps"]
-    assert resumed.summary["steps"] == 12
-    for a, b in zip(_params(straight.problem), _params(resumed.problem)):
-        assert torch.equal(a, b)
-    assert resumed.summary["final_loss"] == straight.summary["final_loss"]
+    assert_resume_is_bit_identical(HEAT, small + [f"training.optimizer={optimizer}", "output.plots=false"], tmp_path, steps=12)
 
 
 def test_resume_continues_partial_run(tmp_path, small):
@@ -68,7 +53,7 @@ def test_resume_continues_partial_run(tmp_path, small):
     assert first.summary["steps"] == 0
     resumed = pdec.solve(HEAT, steps=10, out=tmp_path / "b", settings=settings, resume=True)
     assert resumed.summary["resumed_from"] == 0
-    assert all(torch.equal(a, b) for a, b in zip(_params(straight.problem), _params(resumed.problem)))
+    assert all(torch.equal(a, b) for a, b in zip(state(straight.problem), state(resumed.problem)))
 
 
 def test_divergence_restores_and_reports(tmp_path, small):
@@ -80,7 +65,7 @@ def test_divergence_restores_and_reports(tmp_path, small):
     result = pdec.solve(spec, out=tmp_path / "run", settings=small + ["output.plots=false"])
     assert result.summary["status"] == "diverged"
     assert "pde" in result.summary["message"] and "non-finite" in result.summary["message"]
-    assert all(torch.isfinite(p).all() for p in _params(result.problem))
+    assert all(torch.isfinite(p).all() for p in state(result.problem))
 
 
 def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import pdec
+from resume_check import assert_resume_is_bit_identical
 from pdec.contract import OPTIMIZER_NAMES
 from pdec.runtime.optimizers import OPTIMIZERS
 
@@ -57,24 +58,12 @@ def test_every_optimizer_decreases_the_loss(spec_path):
         assert {"damping", "step_size"} <= set(opt.info)
 
 
-def _params(problem):
-    return [p.detach().clone() for p in problem.model.parameters()] + [
-        p.detach().clone() for p in problem.parameters.values()
-    ]
 
 
 @pytest.mark.parametrize("optimizer", ["kfac", "kfac*"])
 def test_resume_is_bit_identical(tmp_path, optimizer):
-    heat = ROOT / "specs" / "heat.yaml"
     settings = SMALL + [f"training.optimizer={optimizer}", "output.plots=false", "training.update_every=2"]
-    straight = pdec.solve(heat, steps=8, out=tmp_path / "straight", settings=settings)
-    stopped = pdec.solve(heat, steps=8, out=tmp_path / "split", settings=settings, max_time=1e-9)
-    assert stopped.summary["status"] == "time-limit" and stopped.summary["steps"] < 8
-    resumed = pdec.solve(heat, steps=8, out=tmp_path / "split", settings=settings, resume=True)
-    assert resumed.summary["resumed_from"] == stopped.summary["steps"]
-    for a, b in zip(_params(straight.problem), _params(resumed.problem)):
-        assert torch.equal(a, b)
-    assert resumed.summary["final_loss"] == straight.summary["final_loss"]
+    assert_resume_is_bit_identical(ROOT / "specs" / "heat.yaml", settings, tmp_path)
 
 
 def test_adam_then_lbfgs_hands_over_at_half_the_time_budget(tmp_path, small):

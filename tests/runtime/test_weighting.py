@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import pdec
+from resume_check import assert_resume_is_bit_identical
 from pdec.runtime.losses import term_residuals
 from pdec.runtime.sampling import Sampler
 from pdec.runtime.weighting import FLOOR, WEIGHTINGS, make_weighting
@@ -111,14 +112,7 @@ def test_ntk_weights_on_a_system_of_terms():
 @pytest.mark.parametrize("weighting", ["ntk", "inverse-dirichlet"])
 def test_resume_is_bit_identical(tmp_path, weighting):
     settings = SMALL + [f"training.weighting={weighting}", "training.weighting_every=3", "output.plots=false"]
-    straight = pdec.solve(POISSON, steps=8, out=tmp_path / "straight", settings=settings)
-    stopped = pdec.solve(POISSON, steps=8, out=tmp_path / "split", settings=settings, max_time=1e-9)
-    assert stopped.summary["status"] == "time-limit" and stopped.summary["steps"] < 8
-    resumed = pdec.solve(POISSON, steps=8, out=tmp_path / "split", settings=settings, resume=True)
-    assert resumed.summary["steps"] == 8
-    for a, b in zip(straight.problem.model.parameters(), resumed.problem.model.parameters()):
-        assert torch.equal(a, b)
-    assert resumed.summary["final_loss"] == straight.summary["final_loss"]
+    assert_resume_is_bit_identical(POISSON, settings, tmp_path)
 
 
 def test_weights_are_logged_and_adapt(tmp_path):
