@@ -27,9 +27,8 @@ streams of order ≥ 2 are zero at the input.
 
 from __future__ import annotations
 
-from typing import Sequence
-
 import math
+from typing import Sequence
 
 import torch
 from torch import Tensor, nn
